@@ -1,0 +1,204 @@
+"""Checkpoints: finding, naming, reading and writing the ``.npz`` files of a run.
+
+A checkpoint is a plain ``.npz`` archive of numeric arrays, loaded with
+``numpy.load(allow_pickle=False)``: opening a checkpoint a classmate sent you can never
+run code. It holds (keys):
+
+- ``format``                      the string FORMAT, to recognise our files
+- ``model/<name>``                the online Q-network's weights (names as PyTorch's state_dict)
+- ``target/<name>``               the target network's weights
+- ``adam/m/<name>``, ``adam/v/<name>``, ``adam/step``   Adam's moment estimates and step count
+- ``learning_rate``, ``epsilon``, ``total_steps``, ``train_steps``, ``episode``,
+  ``total_training_seconds``      the counters of training
+- ``rng/python``, ``rng/numpy``   the random-number states (JSON text), for exact resume
+- ``config_snapshot``             JSON text of the settings that fix the network's shape
+
+The replay memory is saved beside the latest checkpoint, in REPLAY_FILE.
+"""
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from retro_gamer.errors import CheckpointError
+
+CHECKPOINT_DIR = "checkpoints"
+REPLAY_FILE = "replay_memory.npz"
+FORMAT = "retro-gamer-numpy checkpoint v1"
+_EPISODE_NAME = re.compile(r"^ep_(\d+)\.npz$")
+
+
+def checkpoint_name(episode: int) -> str:
+    """'ep_0100' for episode 100 (at least four digits, so names sort by episode)."""
+    return f"ep_{episode:04d}"
+
+
+def episode_of(path: str | Path) -> int | None:
+    """The episode number in an ``ep_NNNN.npz`` name, or None for other files."""
+    match = _EPISODE_NAME.match(Path(path).name)
+    return int(match.group(1)) if match else None
+
+
+def list_checkpoints(run_dir: str | Path) -> list[Path]:
+    """The run's checkpoints: ``ep_*.npz`` by episode number, then ``final.npz``."""
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    if not folder.is_dir():
+        return []
+    episodes = sorted(
+        (p for p in folder.iterdir() if episode_of(p) is not None and p.is_file()),
+        key=episode_of,
+    )
+    final = folder / "final.npz"
+    return episodes + ([final] if final.is_file() else [])
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    """The ``ep_*.npz`` with the highest episode number (``final.npz`` if there is none)."""
+    checkpoints = list_checkpoints(run_dir)
+    return checkpoints[-1] if checkpoints else None
+
+
+def previous_checkpoint(run_dir: str | Path, before: Path) -> Path | None:
+    """The ``ep_*.npz`` just before ``before`` (to offer when the latest one is broken)."""
+    candidates = [p for p in list_checkpoints(run_dir) if episode_of(p) is not None]
+    older = [p for p in candidates if episode_of(p) < (episode_of(before) or 10**9)]
+    return older[-1] if older else None
+
+
+def resolve_checkpoint(run_dir: str | Path, name: str) -> Path:
+    """The file a user means by ``name``: ``ep_0100``, ``ep_0100.npz``, ``final`` or a
+    path to a file inside ``RUN_DIR/checkpoints/``. Nothing outside that folder can be named."""
+    folder = (Path(run_dir) / CHECKPOINT_DIR).resolve()
+    given = Path(name if name.endswith(".npz") else name + ".npz")
+    # A bare name lives in the checkpoints folder; a path may be relative to the current
+    # folder, to the run directory, or to the checkpoints folder.
+    candidates = [folder / given]
+    if given.is_absolute() or len(given.parts) > 1:
+        candidates = [given, Path(run_dir) / given, folder / given]
+    existing = [c for c in candidates if c.exists()] or candidates[-1:]
+    resolved = existing[0].resolve()
+    if resolved.parent != folder:
+        raise CheckpointError(
+            f"'{name}' is not a checkpoint of this run: checkpoints are read only from "
+            f"{folder}/. Name one as ep_0100, ep_0100.npz or final "
+            f"(list them with 'retro-gamer info {run_dir}')."
+        )
+    if resolved.name == REPLAY_FILE:
+        raise CheckpointError(
+            f"{REPLAY_FILE} is the saved replay memory, not a checkpoint. "
+            f"Name a checkpoint such as ep_0100 or final."
+        )
+    if not resolved.is_file():
+        available = ", ".join(p.stem for p in list_checkpoints(run_dir)) or "none yet"
+        raise CheckpointError(
+            f"There is no checkpoint '{name}' in {folder}/ (available: {available}). "
+            f"Checkpoints are written every 100 episodes by 'retro-gamer train {run_dir}'."
+        )
+    return resolved
+
+
+def save_arrays(arrays: dict) -> dict[str, np.ndarray]:
+    """Checkpoint arrays with the format tag added (JSON values stay text)."""
+    return {"format": np.array(FORMAT), **arrays}
+
+
+def read_checkpoint(source: str | Path | bytes, name: str | None = None) -> dict[str, np.ndarray]:
+    """Load every array of a checkpoint, refusing anything that is not one of ours.
+
+    ``source`` is a path or the file's bytes (a policy shipped inside a package).
+    Raises CheckpointError with what is wrong and what to do.
+    """
+    label = name or str(source if not isinstance(source, bytes) else "checkpoint")
+    if not isinstance(source, bytes):
+        path = Path(source)
+        if path.suffix == ".pt":
+            raise CheckpointError(_published_message(label))
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise CheckpointError(f"Checkpoint {label} does not exist.") from None
+    else:
+        data = source
+    if not data:
+        raise CheckpointError(_broken_message(label, "the file is empty (0 bytes)"))
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            names = archive.files
+            if any(n.startswith("archive/") or n.endswith(".pkl") for n in names) or (
+                "format" not in names and any("data.pkl" in n for n in names)
+            ):
+                raise CheckpointError(_published_message(label))
+            if "format" not in names:
+                raise CheckpointError(
+                    f"{label} is not a retro-gamer (NumPy edition) checkpoint: it has no 'format' "
+                    f"entry. Train a run with 'retro-gamer train RUN_DIR' to make checkpoints, or "
+                    f"pass a different file."
+                )
+            arrays = {n: archive[n] for n in names}
+    except CheckpointError:
+        raise
+    except ValueError as error:
+        if "allow_pickle" in str(error) or "pickle" in str(error).lower():
+            raise CheckpointError(
+                f"{label} was refused: it contains a pickled Python object, which could run "
+                f"code when loaded. retro-gamer checkpoints hold only numbers and text. "
+                f"Do not use this file; ask its author for a checkpoint written by retro-gamer."
+            ) from None
+        raise CheckpointError(_broken_message(label, str(error))) from None
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as error:
+        raise CheckpointError(_broken_message(label, str(error) or type(error).__name__)) from None
+    if str(arrays["format"]) != FORMAT:
+        raise CheckpointError(
+            f"{label} was written in an unknown checkpoint format ({arrays['format']!s}); "
+            f"this version of retro-gamer reads '{FORMAT}'. Upgrade retro-gamer or retrain."
+        )
+    return arrays
+
+
+def model_params(checkpoint: dict[str, np.ndarray], prefix: str = "model/") -> dict[str, np.ndarray]:
+    """The network weights stored under ``prefix`` ('model/' or 'target/')."""
+    return {k[len(prefix):]: v for k, v in checkpoint.items() if k.startswith(prefix)}
+
+
+def json_entry(checkpoint: dict[str, np.ndarray], key: str):
+    """Decode a JSON text entry (``config_snapshot``, ``rng/python``, ...)."""
+    return json.loads(str(checkpoint[key]))
+
+
+def _broken_message(label: str, detail: str) -> str:
+    return (
+        f"Checkpoint {label} is damaged and cannot be read ({detail}). This happens when a "
+        f"copy was cut short. Use an earlier checkpoint (list them with 'retro-gamer info "
+        f"RUN_DIR'), or delete this file and run 'retro-gamer train RUN_DIR' to resume from "
+        f"the previous one."
+    )
+
+
+def _published_message(label: str) -> str:
+    return (
+        f"{label} looks like a checkpoint of the published PyTorch retro-gamer (.pt). "
+        f"This NumPy edition reads only its own .npz checkpoints, and never unpickles files. "
+        f"Keep config.toml, remove the .pt files with 'retro-gamer clean RUN_DIR', and "
+        f"train again with 'retro-gamer train RUN_DIR'."
+    )
+
+
+def is_inside(path: Path, folder: Path) -> bool:
+    """True when ``path`` (resolved) lies inside ``folder`` (resolved)."""
+    try:
+        Path(path).resolve().relative_to(Path(folder).resolve())
+    except ValueError:
+        return False
+    return True
+
+
+__all__ = [
+    "CHECKPOINT_DIR", "REPLAY_FILE", "FORMAT", "checkpoint_name", "episode_of",
+    "list_checkpoints", "latest_checkpoint", "previous_checkpoint", "resolve_checkpoint",
+    "save_arrays", "read_checkpoint", "model_params", "json_entry", "is_inside",
+]
