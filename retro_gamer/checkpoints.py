@@ -60,7 +60,8 @@ def list_checkpoints(run_dir: str | Path) -> list[Path]:
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
     """The ``ep_*.npz`` with the highest episode number (``final.npz`` if there is none)."""
     checkpoints = list_checkpoints(run_dir)
-    return checkpoints[-1] if checkpoints else None
+    episodes = [p for p in checkpoints if episode_of(p) is not None]
+    return (episodes or checkpoints or [None])[-1]
 
 
 def previous_checkpoint(run_dir: str | Path, before: Path) -> Path | None:

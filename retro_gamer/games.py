@@ -1,0 +1,288 @@
+"""Finding, importing and starting a game.
+
+``--game`` accepts every form SPEC §8 names, and ``resolve_game`` turns each into the
+``[game]`` section of config.toml::
+
+    retro.examples.snake                  {module = "retro.examples.snake"}
+    my_game.py, games/my_game.py          {module = "my_game", path = "/abs/games"}
+    games/my_package/                     {module = "my_package", path = "/abs/games"}
+    my_game:create_enemy_training_game    {module = "my_game", factory = "my_game:create_enemy_training_game"}
+
+``path`` is the folder put on ``sys.path`` so that ``train`` and ``play`` can import the
+game from anywhere. ``load_game_factory`` imports the game from that section, and
+``metadata_for_game`` reads its description and measures one created game.
+Every failure is a GameError that names the module and says what to do.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from retro.input import ProgrammaticInput
+
+from retro_gamer.errors import GameError
+from retro_gamer.metadata import GameMetadata
+
+GAME_ATTRIBUTES = ("board_size", "state", "playing", "start", "step", "get_agents_by_position")
+
+
+def resolve_game(arg: str) -> dict:
+    """The [game] section {module, path?, factory?} for a ``--game`` argument."""
+    text = arg.strip()
+    function = None
+    # "module:function", but not a Windows drive such as C:\games\snake.py.
+    if ":" in text and not (len(text) > 2 and text[1] == ":" and text[2] in "\\/"):
+        text, function = text.rsplit(":", 1)
+        if not function.isidentifier():
+            raise GameError(
+                f"{arg!r} does not name a function after the colon.\n"
+                "Write the module, a colon and the name of a function that returns a new game,\n"
+                "for example: --game my_game:create_enemy_training_game"
+            )
+    section = _locate_module(text, arg)
+    if function is not None:
+        section["factory"] = f"{section['module']}:{function}"
+    return section
+
+
+def _locate_module(text: str, arg: str) -> dict:
+    path = Path(text)
+    if text.endswith(".py"):
+        if not path.is_file():
+            raise GameError(f"There is no file {text!r} (from --game {arg}). Check the path and try again.")
+        if not path.stem.isidentifier():
+            raise GameError(
+                f"The file name {path.name!r} cannot be imported as a Python module.\n"
+                "Rename it with letters, digits and underscores only, e.g. my_game.py."
+            )
+        return {"module": path.stem, "path": str(path.resolve().parent)}
+    if path.is_dir():
+        if not (path / "__init__.py").is_file():
+            raise GameError(
+                f"The folder {text!r} is not a Python package (it has no __init__.py).\n"
+                "Point --game at the .py file that defines create_game(), for example\n"
+                f"--game {path / 'my_game.py'}, or add an __init__.py that defines create_game()."
+            )
+        resolved = path.resolve()
+        return {"module": resolved.name, "path": str(resolved.parent)}
+    if "/" in text or os.sep in text:
+        raise GameError(
+            f"There is no file or folder {text!r} (from --game {arg}). Check the path and try again.")
+    if not all(part.isidentifier() for part in text.split(".")):
+        raise GameError(
+            f"{text!r} is not a module name, a .py file or a package folder.\n"
+            "Examples: --game retro.examples.snake, --game my_game.py, --game games/my_game/"
+        )
+    return _locate_module_name(text)
+
+
+def _locate_module_name(module: str) -> dict:
+    """A dotted module name, found on sys.path or in the current folder."""
+    cwd = str(Path.cwd())
+    spec = _find_spec(module)
+    if spec is None and cwd not in sys.path:
+        # The console script does not put the current folder on sys.path, but a game
+        # module is usually a file in the folder the command was run from.
+        sys.path.append(cwd)
+        try:
+            spec = _find_spec(module)
+        finally:
+            sys.path.remove(cwd)
+    if spec is None:
+        raise GameError(
+            f"Cannot find the game module {module!r}.\n"
+            "Check the spelling, run the command from the folder that contains the game,\n"
+            "or give the file itself, for example: --game path/to/my_game.py"
+        )
+    if not spec.origin or spec.origin in ("built-in", "frozen"):
+        return {"module": module}
+    # The folder the module was imported from: above the file, one level per dotted
+    # part, and one more for a package (whose file is its __init__.py).
+    root = Path(spec.origin).resolve().parent
+    levels = module.count(".") + (1 if spec.submodule_search_locations is not None else 0)
+    for _ in range(levels):
+        root = root.parent
+    if (root == Path(cwd) or Path(cwd) in root.parents) and "site-packages" not in root.parts:
+        # Found in or under the current folder, which train and play may not have on
+        # sys.path: record the folder so that they find the game from anywhere.
+        return {"module": module, "path": str(root)}
+    return {"module": module}
+
+
+def _find_spec(module: str):
+    try:
+        return importlib.util.find_spec(module)
+    except ImportError:
+        return None
+
+
+def add_game_path(game_section: dict) -> None:
+    """Put the game's folder ([game].path) at the front of sys.path."""
+    path = game_section.get("path")
+    if not path:
+        return
+    if not Path(path).is_dir():
+        raise GameError(
+            f"The game's folder {path} (path in [game] of config.toml) does not exist any more.\n"
+            "If the game moved, correct path in config.toml, or run 'retro-gamer create' again."
+        )
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+
+def load_game_factory(game_section: dict):
+    """The function that creates a new game: the factory, or the module's create_game.
+
+    Adds [game].path to sys.path, imports the module and returns the function.
+    """
+    if not game_section.get("module"):
+        raise GameError(
+            "config.toml does not say which game to play: its [game] section is missing.\n"
+            "Add one naming the game's module, for example:\n\n"
+            '[game]\nmodule = "retro.examples.snake"\n\n'
+            "or create the run with 'retro-gamer create --game GAME --output RUN_DIR'."
+        )
+    add_game_path(game_section)
+    target = game_section.get("factory") or f"{game_section['module']}:create_game"
+    return load_function(target, "factory" if game_section.get("factory") else "create_game")
+
+
+def load_function(target: str, role: str):
+    """Import ``"module:function"`` and return the function; ``role`` names its use."""
+    module_name, _, function_name = target.partition(":")
+    module = import_game_module(module_name)
+    function = getattr(module, function_name, None)
+    if function is None:
+        if role == "create_game":
+            advice = (
+                f"Add a function create_game() to {module_name} that returns a new Game, or name\n"
+                f"the function that does: --game {module_name}:my_function"
+            )
+        else:
+            advice = f"Define {function_name} in {module_name}, or correct {role} = {target!r}."
+        raise GameError(f"The module {module_name} ({_file_of(module)}) has no {function_name!r}.\n{advice}")
+    if not callable(function):
+        raise GameError(
+            f"{target} is a {type(function).__name__}, not a function, so retro-gamer cannot call it.\n"
+            f"Make {function_name} a function in {module_name}."
+        )
+    return function
+
+
+def import_game_module(module_name: str):
+    """Import a game's module; every failure becomes a GameError saying what to do."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name is not None and (module_name == error.name or module_name.startswith(error.name + ".")):
+            raise GameError(
+                f"Cannot import the game module {module_name!r}: it is not on the Python path.\n"
+                "Run the command from the folder that contains it, or create the run again giving\n"
+                "the file itself, for example: retro-gamer create --game path/to/my_game.py ..."
+            ) from None
+        raise GameError(
+            f"The game module {module_name!r} imports {error.name!r}, which is not installed.\n"
+            f"Install it (pip install {error.name.split('.')[0]}), or remove that import from the game."
+        ) from error
+    except Exception as error:
+        raise GameError(
+            f"Importing the game module {module_name!r} failed: {type(error).__name__}: {error}\n"
+            f"({where_raised(error)}). Fix the game's code, check it runs on its own with\n"
+            f"python -m {module_name}, then try again."
+        ) from error
+
+
+def where_raised(error: BaseException) -> str:
+    """Where ``error`` was raised ("file, line N, in function"), for messages."""
+    if isinstance(error, SyntaxError) and error.filename:
+        return f"{error.filename}, line {error.lineno}"
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return "no traceback"
+    frame = frames[-1]
+    return f"{frame.filename}, line {frame.lineno}, in {frame.name}"
+
+
+def _file_of(module) -> str:
+    return getattr(module, "__file__", None) or "no source file"
+
+
+def describe_factory(create_game) -> str:
+    """A readable name for a game factory, e.g. "retro.examples.snake.create_game"."""
+    module = getattr(create_game, "__module__", None)
+    name = getattr(create_game, "__qualname__", None) or type(create_game).__name__
+    return f"{module}.{name}" if module else name
+
+
+def build_game(create_game, name: str | None = None):
+    """Call the game factory and check that it returned a retro-games Game."""
+    name = name or describe_factory(create_game)
+    try:
+        game = create_game()
+    except Exception as error:
+        raise GameError(
+            f"Creating a game with {name}() failed: {type(error).__name__}: {error}\n"
+            f"({where_raised(error)}). The factory must take no arguments and return a new\n"
+            "retro.game.Game; fix it so that it runs on its own, then try again."
+        ) from error
+    missing = [attribute for attribute in GAME_ATTRIBUTES if not hasattr(game, attribute)]
+    if missing:
+        raise GameError(
+            f"{name}() returned {type(game).__name__}, not a retro-games Game (it has no "
+            f"{', '.join(missing)}).\nEnd the function with something like:\n"
+            "    return Game(agents, state, board_size=(32, 16))"
+        )
+    return game
+
+
+def start_headless(game) -> ProgrammaticInput:
+    """Start ``game`` for programmatic play; return the input the agent presses keys on.
+
+    The game gets no view at all: the learner reads the board from the agents
+    (observation.py), so drawing it every turn would be wasted work.
+    """
+    keys = ProgrammaticInput()
+    game.input_source = keys
+    game.view = None
+    game.start()
+    return keys
+
+
+def metadata_for_game(game_section: dict) -> GameMetadata:
+    """The game's description, completed and checked against one created game.
+
+    Reads [tool.retro-gamer] (or the built-in description), then creates one game to
+    read its board size and measure its observe_state values. When the description
+    names a factory and ``game_section`` does not, the section gains it, so that
+    config.toml records how to create the game.
+    """
+    from retro_gamer.observation import ObservationEncoder
+
+    add_game_path(game_section)
+    import_game_module(game_section["module"])
+    metadata = GameMetadata.from_pyproject(game_section["module"])
+    if metadata.factory and "factory" not in game_section:
+        game_section["factory"] = metadata.factory
+    create_game = load_game_factory(game_section)
+    game = build_game(create_game, describe_factory(create_game))
+    start_headless(game)
+    metadata.board_size = _board_size(game, describe_factory(create_game))
+    ObservationEncoder(metadata).extras(game)
+    metadata.validate()
+    return metadata
+
+
+def _board_size(game, name: str) -> tuple[int, int]:
+    size = game.board_size
+    if not (isinstance(size, (tuple, list)) and len(size) == 2
+            and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size)):
+        raise GameError(
+            f"The game made by {name}() has board_size = {size!r}; retro-gamer needs\n"
+            "(width, height), two positive whole numbers. Create the game with, for example,\n"
+            "Game(agents, state, board_size=(32, 16))."
+        )
+    return tuple(size)

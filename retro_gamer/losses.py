@@ -1,0 +1,29 @@
+"""The loss DQN minimises: how far Q(s, a) is from its TD target r + gamma * max Q_target(s', a').
+
+Huber loss (delta = 1) is the squared error for small errors and the absolute error
+for large ones. Early in training, and whenever a surprising reward arrives, TD errors
+can be large; with a squared error one such sample would dominate the batch's
+gradient. Huber caps each sample's gradient at 1 in size, so learning stays steady.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def huber_loss(q: np.ndarray, target: np.ndarray, weights: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+    """Mean Huber loss over the batch, and its gradient with respect to q.
+
+    q: (B,) Q-values of the actions taken; target: (B,) TD targets (constants: no
+    gradient flows into the target network); weights: (B,) importance-sampling weights
+    of prioritized replay, or None -> (loss, d_q (B,) = dLoss/dq).
+    """
+    error = q - target
+    size = np.abs(error)
+    per_sample = np.where(size <= 1.0, 0.5 * error * error, size - 0.5)
+    d_per_sample = np.clip(error, -1.0, 1.0)     # derivative: the error, capped at +-1
+    if weights is not None:
+        # Prioritized replay samples some transitions more often than others; the weights
+        # undo that bias so the expected gradient is the one of uniform sampling.
+        per_sample = per_sample * weights
+        d_per_sample = d_per_sample * weights
+    return float(np.mean(per_sample)), (d_per_sample / len(q)).astype(q.dtype, copy=False)

@@ -1,0 +1,365 @@
+"""The Q-network: from an observation s, one number Q(s, a) per action a.
+
+DQN learns Q(s, a), the total discounted reward the agent can expect after pressing
+a in state s; the agent then presses the action with the highest Q-value. Two shapes,
+the published package's (SPEC §6):
+
+- MLP (spatial = false): observation -> Linear, ReLU, ..., Linear -> one Q-value per action.
+- CNN (spatial = true): board (C, H, W) -> Conv2d 3x3 C->32, ReLU -> Conv2d 3x3 32->64,
+  ReLU -> flatten -> concatenate the extras -> the same MLP head.
+
+Parameter names and layouts are those of the published package's PyTorch state_dict
+(net.0.weight (out, in), conv.0.weight (32, C, 3, 3), mlp.0.weight, ...): nn.Sequential
+numbers its modules, and the ReLUs take the odd numbers. Forward and backward are
+written by hand with the layers of layers.py.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from retro_gamer.errors import CheckpointError, ConfigError, RetroGamerError
+from retro_gamer.layers import (conv3x3_backward, conv3x3_forward, linear_backward, linear_forward,
+                                onehot_linear_backward, onehot_linear_forward, relu_backward, relu_forward)
+from retro_gamer.observation import onehot_columns
+
+DEFAULT_HIDDEN_SIZES = [128, 128]
+CONV_CHANNELS = (32, 64)
+
+# Each parameter starts on a 64-byte boundary of the flat buffer, so every array
+# begins where the CPU's vector instructions like it to.
+_ALIGNMENT = 16
+
+
+def build_network(metadata, hyperparams: dict, dtype=np.float32,
+                  rng: np.random.Generator | None = None) -> tuple["QNetwork", str]:
+    """The Q-network a game's metadata calls for, and the text explaining it.
+
+    metadata: GameMetadata (n_actions, board_shape, extras_size, spatial, obs_size, ...);
+    hyperparams: 'hidden_sizes', or 'n_layers' and 'layer_size'; dtype: float32 for
+    training, float64 for gradient checks; rng: the initial weights' random source.
+    Returns (network, rationale): rationale is the [INIT] text training.log starts with.
+    """
+    hidden_sizes = hidden_sizes_from(hyperparams)
+    rng = np.random.default_rng() if rng is None else rng
+    board_shape = metadata.board_shape
+    if metadata.spatial:
+        if board_shape is None:
+            raise ConfigError(
+                "spatial = true asks for a CNN, but this observation has no board to slide its "
+                "filters over (board = false, or an observation_function replaces the board). "
+                "Set spatial = false under [preprocessing] to use an MLP.")
+        net = ConvQNetwork(board_shape, metadata.extras_size, hidden_sizes, metadata.n_actions, dtype, rng)
+    else:
+        net = MLPQNetwork(metadata.obs_size, board_shape, hidden_sizes, metadata.n_actions, dtype, rng)
+    return net, architecture_rationale(metadata, net)
+
+
+def hidden_sizes_from(hyperparams: dict) -> list[int]:
+    """hidden_sizes, or the reference page's n_layers x layer_size, or the default [128, 128]."""
+    if hyperparams.get("hidden_sizes") is not None:
+        sizes = list(hyperparams["hidden_sizes"])
+    elif "n_layers" in hyperparams or "layer_size" in hyperparams:
+        sizes = [hyperparams.get("layer_size", 128)] * hyperparams.get("n_layers", 2)
+    else:
+        sizes = list(DEFAULT_HIDDEN_SIZES)
+    if not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes):
+        raise ConfigError(
+            f"hidden_sizes = {sizes!r}: each entry is the number of units of one hidden layer, "
+            "so each must be a whole number above zero. Try: hidden_sizes = [128, 128]")
+    return sizes
+
+
+class FlatArrays(dict):
+    """A dict name -> array whose arrays are all views into one flat vector, .flat.
+
+    layout: ((name, shape, stored transposed?), offset) per array. The gaps left by
+    the alignment stay zero, so the vector can be updated as a whole (optim.py).
+    """
+
+    def __init__(self, flat: np.ndarray, layout: tuple):
+        super().__init__()
+        self.flat = flat
+        self.layout = layout
+        for (name, shape, transposed), offset in layout:
+            block = flat[offset:offset + int(np.prod(shape))]
+            self[name] = block.reshape(shape[::-1]).T if transposed else block.reshape(shape)
+
+
+class QNetwork:
+    """What the MLP and the CNN share: parameters, gradients, initialisation, copying.
+
+    params: dict name -> array, in the order of PyTorch's state_dict; assigning into
+    an array (net.params[name][...] = value) changes the network.
+    grads: dict name -> array, same names and shapes, filled by backward().
+
+    All parameters are views into ONE flat vector, and all gradients into a second
+    vector of the same layout. Adam and gradient clipping can then treat the whole
+    network as one long array, a handful of NumPy calls per step (see optim.py).
+    Linear weights are kept in memory as (in, out), and params shows their (out, in)
+    transpose: x @ weight.T then reads memory in order, and for a one-hot input the
+    product is a lookup of whole rows (layers.onehot_linear_forward).
+    """
+
+    def __init__(self, layers: list[tuple[str, tuple[int, ...]]], dtype, rng: np.random.Generator):
+        """layers: (name, weight shape) per Linear (out, in) or Conv2d (F, C, 3, 3) layer."""
+        self.dtype = np.dtype(dtype)
+        arrays = []                                     # (name, shape, stored transposed?)
+        for name, shape in layers:
+            arrays.append((f"{name}.weight", shape, len(shape) == 2))
+            arrays.append((f"{name}.bias", shape[:1], False))
+        offsets, total = [], 0
+        for _, shape, _ in arrays:
+            offsets.append(total)
+            total += -(-int(np.prod(shape)) // _ALIGNMENT) * _ALIGNMENT
+        layout = tuple(zip(arrays, offsets))
+        self.params = FlatArrays(np.zeros(total, self.dtype), layout)
+        self.grads = FlatArrays(np.zeros(total, self.dtype), layout)
+        # PyTorch's default initialisation (nn.Linear and nn.Conv2d): weights and biases
+        # uniform in +-1/sqrt(fan_in), fan_in being the inputs one output unit sums over.
+        # Small random weights keep the first Q-values near zero and break symmetry.
+        for name, shape in layers:
+            bound = 1.0 / np.sqrt(np.prod(shape[1:]))
+            self.params[f"{name}.weight"][...] = rng.uniform(-bound, bound, shape)
+            self.params[f"{name}.bias"][...] = rng.uniform(-bound, bound, shape[:1])
+
+    @property
+    def n_params(self) -> int:
+        """Number of learned numbers in the network."""
+        return sum(p.size for p in self.params.values())
+
+    def load_params(self, params: dict) -> None:
+        """Copy weights in from a dict name -> array (a checkpoint, or another network)."""
+        problems = []
+        for name in self.params.keys() - params.keys():
+            problems.append(f"{name} is missing")
+        for name in params.keys() - self.params.keys():
+            problems.append(f"{name} is not a parameter of this network")
+        for name in self.params.keys() & params.keys():
+            theirs = np.shape(params[name])
+            if theirs != self.params[name].shape:
+                problems.append(f"{name} is {theirs} there but {self.params[name].shape} here")
+        if problems:
+            raise CheckpointError(
+                "These weights do not fit this network: " + "; ".join(sorted(problems)) + ". "
+                "They come from a network of another shape: a different character set, board size, "
+                "observe_state, spatial setting or hidden_sizes. Use the config.toml they were "
+                "trained with, or start a new run with 'retro-gamer clean' then 'retro-gamer train'.")
+        for name, value in params.items():
+            self.params[name][...] = value
+
+    def copy_to(self, other: "QNetwork") -> None:
+        """Make other (the target network) an exact copy of this one."""
+        other.load_params(self.params)
+
+    # --- The Linear layers after the first one, shared by the MLP and the CNN head ---
+    # The first Linear layer differs (dense, one-hot or convolution features as input),
+    # so each network computes its output z, and these two do the rest.
+
+    def _forward_after_first_linear(self, z: np.ndarray) -> np.ndarray:
+        """z: (B, hidden_sizes[0]) -> Q-values (B, n_actions); keeps the activations."""
+        self._hidden = []
+        for name in self._linear_names[1:]:
+            h = relu_forward(z)
+            self._hidden.append(h)
+            z = linear_forward(h, self.params[f"{name}.weight"], self.params[f"{name}.bias"])
+        return z
+
+    def _backward_to_first_linear(self, d_q: np.ndarray) -> np.ndarray:
+        """d_q: (B, n_actions) -> dLoss/dz of the first Linear layer's output."""
+        d_z = np.asarray(d_q, self.dtype)
+        for name, h in zip(reversed(self._linear_names[1:]), reversed(self._hidden)):
+            d_h = linear_backward(d_z, h, self.params[f"{name}.weight"],
+                                  self.grads[f"{name}.weight"], self.grads[f"{name}.bias"])
+            d_z = relu_backward(d_h, h)
+        return d_z
+
+    def _check_observations(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, self.dtype)
+        if x.ndim != 2 or x.shape[1] != self.obs_size:
+            raise RetroGamerError(
+                f"The network expects a batch of observations of shape (B, {self.obs_size}) "
+                f"but got {x.shape}. The observation's size is fixed by the board, the "
+                "character set and observe_state; they must not change after the network is built.")
+        return x
+
+
+class MLPQNetwork(QNetwork):
+    """observation (obs_size) -> [Linear, ReLU] per hidden size -> Linear -> n_actions.
+
+    Names net.0, net.2, ... (the ReLUs are net.1, net.3, ...).
+    """
+
+    def __init__(self, obs_size: int, board_shape: tuple[int, int, int] | None,
+                 hidden_sizes: list[int], n_actions: int, dtype=np.float32,
+                 rng: np.random.Generator | None = None):
+        sizes = [obs_size, *hidden_sizes, n_actions]
+        self._linear_names = [f"net.{2 * i}" for i in range(len(sizes) - 1)]
+        super().__init__([(name, (n_out, n_in)) for name, n_in, n_out in
+                          zip(self._linear_names, sizes[:-1], sizes[1:])],
+                         dtype, np.random.default_rng() if rng is None else rng)
+        self.obs_size = obs_size
+        self.board_shape = board_shape
+        self.n_actions = n_actions
+        self.kind = "MLP"
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """x: (B, obs_size) observations -> Q-values (B, n_actions)."""
+        x = self._check_observations(x)
+        first = self._linear_names[0]
+        self._first_input = ("dense", x)
+        z = linear_forward(x, self.params[f"{first}.weight"], self.params[f"{first}.bias"])
+        return self._forward_after_first_linear(z)
+
+    def forward_codes(self, codes: np.ndarray, extras: np.ndarray) -> np.ndarray:
+        """Same as forward on the expanded observations, without expanding them.
+
+        codes: (B, H*W) uint8 board codes (observation.py), extras: (B, E) -> (B, n_actions).
+        """
+        n_channels = self.board_shape[0] if self.board_shape else 0
+        rows, cols = onehot_columns(codes, n_channels, spatial=False)
+        extras = np.asarray(extras, self.dtype)
+        first = self._linear_names[0]
+        self._first_input = ("onehot", rows, cols, extras)
+        z = onehot_linear_forward(rows, cols, extras, self.params[f"{first}.weight"], self.params[f"{first}.bias"])
+        return self._forward_after_first_linear(z)
+
+    def backward(self, d_q: np.ndarray) -> dict[str, np.ndarray]:
+        """d_q: (B, n_actions) dLoss/dQ of the last forward -> grads, dict name -> gradient.
+
+        The returned arrays are self.grads: the next backward overwrites them.
+        """
+        d_z = self._backward_to_first_linear(d_q)
+        first = self._linear_names[0]
+        weight, d_weight, d_bias = (self.params[f"{first}.weight"], self.grads[f"{first}.weight"],
+                                    self.grads[f"{first}.bias"])
+        if self._first_input[0] == "dense":
+            linear_backward(d_z, self._first_input[1], weight, d_weight, d_bias, need_input_grad=False)
+        else:
+            _, rows, cols, extras = self._first_input
+            onehot_linear_backward(d_z, rows, cols, extras, d_weight, d_bias)
+        return self.grads
+
+
+class ConvQNetwork(QNetwork):
+    """board (C, H, W) -> conv 3x3 C->32, ReLU -> conv 3x3 32->64, ReLU -> flatten
+    (64*H*W) -> concatenate extras (E) -> [Linear, ReLU] per hidden size -> Linear -> n_actions.
+
+    Names conv.0, conv.2 for the convolutions, mlp.0, mlp.2, ... for the head.
+    """
+
+    def __init__(self, board_shape: tuple[int, int, int], extras_size: int, hidden_sizes: list[int],
+                 n_actions: int, dtype=np.float32, rng: np.random.Generator | None = None):
+        channels, height, width = board_shape
+        self.n_features = CONV_CHANNELS[1] * height * width
+        sizes = [self.n_features + extras_size, *hidden_sizes, n_actions]
+        self._linear_names = [f"mlp.{2 * i}" for i in range(len(sizes) - 1)]
+        layers = [("conv.0", (CONV_CHANNELS[0], channels, 3, 3)),
+                  ("conv.2", (CONV_CHANNELS[1], CONV_CHANNELS[0], 3, 3))]
+        layers += [(name, (n_out, n_in)) for name, n_in, n_out in
+                   zip(self._linear_names, sizes[:-1], sizes[1:])]
+        super().__init__(layers, dtype, np.random.default_rng() if rng is None else rng)
+        self.board_shape = board_shape
+        self.obs_size = channels * height * width + extras_size
+        self.n_actions = n_actions
+        self.kind = "CNN"
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """x: (B, obs_size) observations, board channel-first -> Q-values (B, n_actions)."""
+        x = self._check_observations(x)
+        n_board = int(np.prod(self.board_shape))
+        return self._forward(x[:, :n_board].reshape(-1, *self.board_shape), x[:, n_board:])
+
+    def forward_codes(self, codes: np.ndarray, extras: np.ndarray) -> np.ndarray:
+        """Same as forward on the expanded observations.
+
+        codes: (B, H*W) uint8 board codes (observation.py), extras: (B, E) -> (B, n_actions).
+        The convolution needs the dense board, which a scatter of the ones builds cheaply.
+        """
+        channels = self.board_shape[0]
+        board = np.zeros((len(codes), channels * codes.shape[1]), self.dtype)
+        rows, cols = onehot_columns(codes, channels, spatial=True)
+        board[rows, cols] = 1.0
+        return self._forward(board.reshape(-1, *self.board_shape), np.asarray(extras, self.dtype))
+
+    def _forward(self, board: np.ndarray, extras: np.ndarray) -> np.ndarray:
+        p = self.params
+        a1 = conv3x3_forward(board, p["conv.0.weight"], p["conv.0.bias"], relu=True)
+        a2 = conv3x3_forward(a1, p["conv.2.weight"], p["conv.2.bias"], relu=True)
+        features = a2.reshape(len(a2), -1)    # channel-major, like torch.flatten of (B, 64, H, W)
+        # The head's first layer reads [features | extras]. Multiplying each block of its
+        # weight by its own input gives the same sum without copying the feature map
+        # to make room for the few extras.
+        weight, bias = p["mlp.0.weight"], p["mlp.0.bias"]
+        z = (linear_forward(features, weight[:, :self.n_features], bias)
+             + extras @ weight[:, self.n_features:].T)
+        self._cache = (board, a1, a2, extras)
+        return self._forward_after_first_linear(z)
+
+    def backward(self, d_q: np.ndarray) -> dict[str, np.ndarray]:
+        """d_q: (B, n_actions) dLoss/dQ of the last forward -> grads, dict name -> gradient.
+
+        The returned arrays are self.grads: the next backward overwrites them.
+        """
+        board, a1, a2, extras = self._cache
+        p, g, n = self.params, self.grads, self.n_features
+        features = a2.reshape(len(a2), -1)
+        d_z = self._backward_to_first_linear(d_q)
+        linear_backward(d_z, extras, p["mlp.0.weight"][:, n:], g["mlp.0.weight"][:, n:], None,
+                        need_input_grad=False)
+        d_features = linear_backward(d_z, features, p["mlp.0.weight"][:, :n], g["mlp.0.weight"][:, :n],
+                                     g["mlp.0.bias"])
+        d_a1 = conv3x3_backward(d_features.reshape(a2.shape), a1, p["conv.2.weight"], g["conv.2.weight"],
+                                g["conv.2.bias"], relu_out=a2)
+        # The board is an observation, not something we learn: no gradient for it.
+        conv3x3_backward(d_a1, board, p["conv.0.weight"], g["conv.0.weight"], g["conv.0.bias"],
+                         relu_out=a1, need_input_grad=False)
+        return self.grads
+
+
+def architecture_rationale(metadata, net: QNetwork) -> str:
+    """The [INIT] lines training.log starts with: what the network is, and why."""
+    extras = metadata.extras_size
+    if metadata.observation_function:
+        lines = [f"Input: {net.obs_size} numbers returned by {metadata.observation_function}"]
+    elif metadata.board_shape is None:
+        lines = [f"Input: {net.obs_size} numbers of game state, no board (board = false)"]
+    else:
+        channels, height, width = metadata.board_shape
+        lines = [f"Input: {net.obs_size} numbers = board {channels} channels x {height} x {width} cells "
+                 f"({channels * height * width}) + {extras} extras",
+                 f"  board: one channel per character ({' '.join(metadata.character_set or [])}), 1 where "
+                 "that character is shown; empty and unknown cells are all zeros"]
+        if metadata.egocentric:
+            lines.append(f"  board: the {height} x {width} window around {metadata.egocentric_player!r}, "
+                         "with one more channel marking the cells beyond the board's edge")
+        else:
+            lines.append("  board: the whole board, {} x {} (width x height)".format(*metadata.board_size))
+    if extras and metadata.observe_state:
+        lines.append(f"  extras: {', '.join(metadata.observe_state)} from the game state")
+
+    if isinstance(net, ConvQNetwork):
+        channels, height, width = metadata.board_shape
+        first, second = CONV_CHANNELS
+        lines += ["Network: CNN (spatial = true)",
+                  f"  conv.0  Conv2d {channels} -> {first} channels, 3x3, padding 1, ReLU -> {first} x {height} x {width}",
+                  f"  conv.2  Conv2d {first} -> {second} channels, 3x3, padding 1, ReLU -> {second} x {height} x {width}",
+                  f"  flatten {second} x {height} x {width} = {net.n_features} features, + {extras} extras "
+                  f"= {net.n_features + extras}"]
+    else:
+        lines.append("Network: MLP (spatial = false)")
+    for name in net._linear_names:
+        n_out, n_in = net.params[f"{name}.weight"].shape
+        role = "one Q-value per action" if name == net._linear_names[-1] else "ReLU"
+        lines.append(f"  {name:<7} Linear {n_in} -> {n_out}, {role}")
+    lines.append(f"  {net.n_params:,} parameters")
+    if isinstance(net, ConvQNetwork):
+        lines.append("Why a CNN: spatial = true says the board is a scene where position matters. The same "
+                     "3x3 filters slide over every cell, so a pattern learned in one place (a wall next to "
+                     "the head) is recognised everywhere, with few weights per pattern.")
+    else:
+        lines.append("Why an MLP: spatial = false, so the observation is one flat list of numbers; every "
+                     "input reaches every hidden unit and the network learns by itself which inputs "
+                     "matter. Quick to train, and enough when the positions to recognise are few.")
+    lines.append(f"Actions: {net.n_actions} outputs = {', '.join(metadata.actions)}, then the no-op "
+                 "(press nothing) last; the agent takes the action with the highest Q-value")
+    return "\n".join(f"[INIT] {line}" for line in lines)

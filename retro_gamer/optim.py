@@ -1,0 +1,168 @@
+"""How the network's weights move after each training step: gradient clipping and Adam.
+
+Both work in place on dicts name -> array (net.params, net.grads). When the arrays are
+views tiling one flat vector (a dict with a .flat attribute, as network.py makes them),
+the whole network is updated as that one vector: a dozen NumPy calls per step instead
+of a dozen per parameter array.
+"""
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from retro_gamer.errors import CheckpointError
+
+def _flat_vector(arrays: dict) -> np.ndarray | None:
+    """The one vector all of these arrays are views of, or None (then: array by array)."""
+    return getattr(arrays, "flat", None)
+
+
+# Squares are summed in blocks of 2**17 values, each in float32 by NumPy, the blocks
+# together in a Python (64-bit) float: rounding stays negligible even over millions of values.
+_SUM_BLOCK = 1 << 17
+
+
+def clip_grad_norm(grads: dict, max_norm: float = 10.0) -> float:
+    """Scale all gradients together so that their global L2 norm is at most max_norm.
+
+    grads: dict name -> array, changed in place. Returns the norm before clipping.
+    Same rule as torch.nn.utils.clip_grad_norm_: factor max_norm / (norm + 1e-6),
+    applied only when it is below 1. One unlucky batch (a huge TD error) then moves
+    the weights no further than max_norm allows, and the gradient keeps its direction.
+    """
+    flat = _flat_vector(grads)
+    arrays = [flat] if flat is not None else list(grads.values())
+    total = 0.0
+    for array in arrays:
+        values = array.ravel(order="K")
+        for start in range(0, values.size, _SUM_BLOCK):
+            block = values[start:start + _SUM_BLOCK]
+            total += float(np.dot(block, block))
+    total_norm = math.sqrt(total)
+    factor = max_norm / (total_norm + 1e-6)
+    if factor < 1.0:
+        for array in arrays:
+            array *= array.dtype.type(factor)
+    return total_norm
+
+
+# Two speed-ups for Adam, a dozen passes over every weight:
+# - NumPy lets go of Python's global lock while it loops over an array, so a second
+#   thread updating the other half of the weight vector runs on a second CPU core.
+# - Each half goes through in blocks of 2**18 values (1 MB per array), so a block
+#   stays in the CPU cache through all the passes instead of travelling from memory
+#   once per pass.
+_BLOCK = 1 << 18
+_helper = ThreadPoolExecutor(max_workers=1)
+
+
+def _in_two_halves(function, *vectors: np.ndarray) -> None:
+    """function(*blocks) over the vectors, block by block, one half on a helper thread."""
+    def blocks(start, stop):
+        for first in range(start, stop, _BLOCK):
+            function(*(v[first:min(first + _BLOCK, stop)] for v in vectors))
+
+    middle = len(vectors[0]) // 2
+    second_half = _helper.submit(blocks, middle, len(vectors[0]))
+    blocks(0, middle)
+    second_half.result()
+
+
+class Adam:
+    """Adam with bias correction, the same update as torch.optim.Adam (no weight decay).
+
+    For every weight w with gradient g, after step t:
+        m = beta1 * m + (1 - beta1) * g          running mean of the gradient
+        v = beta2 * v + (1 - beta2) * g * g      running mean of its square
+        w -= lr * (m / (1 - beta1**t)) / (sqrt(v / (1 - beta2**t)) + eps)
+    Each weight's step is scaled by its own gradient history: weights with steady
+    gradients take steps of about lr, noisy ones smaller steps. The two divisions
+    correct m and v for starting at zero.
+    """
+
+    def __init__(self, params: dict, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
+        """params: dict name -> array, updated in place by step(); lr: learning rate."""
+        self.params = params
+        self.lr = float(lr)
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.steps = 0
+        self._flat_params = _flat_vector(params)
+        if self._flat_params is not None:
+            # The moments get the parameters' flat layout, so the flat path covers them too.
+            self._flat_m = np.zeros_like(self._flat_params)
+            self._flat_v = np.zeros_like(self._flat_params)
+            self.m = {name: _same_view(p, self._flat_params, self._flat_m) for name, p in params.items()}
+            self.v = {name: _same_view(p, self._flat_params, self._flat_v) for name, p in params.items()}
+            self._flat_scratch = np.empty_like(self._flat_params)
+        else:
+            self.m = {name: np.zeros_like(p) for name, p in params.items()}
+            self.v = {name: np.zeros_like(p) for name, p in params.items()}
+
+    def step(self, grads: dict) -> None:
+        """One update of every parameter in place; grads: dict name -> array like params."""
+        self.steps += 1
+        # The bias corrections are folded into two scalars (multiply the fraction above
+        # by sqrt(1 - beta2**t) / sqrt(1 - beta2**t)), so no pass over the weights is
+        # spent on them:  w -= step_size * m / (sqrt(v) + eps_hat).
+        correction2 = math.sqrt(1.0 - self.beta2 ** self.steps)
+        step_size = self.lr * correction2 / (1.0 - self.beta1 ** self.steps)
+        eps_hat = self.eps * correction2
+        flat_grads = _flat_vector(grads)
+        if (self._flat_params is not None and flat_grads is not None
+                and getattr(grads, "layout", None) == getattr(self.params, "layout", ())):
+            update = lambda w, g, m, v, scratch: self._update(w, g, m, v, scratch, step_size, eps_hat)
+            _in_two_halves(update, self._flat_params, flat_grads, self._flat_m, self._flat_v, self._flat_scratch)
+        else:
+            for name, w in self.params.items():
+                self._update(w, grads[name], self.m[name], self.v[name], np.empty_like(w), step_size, eps_hat)
+
+    def _update(self, w, g, m, v, scratch, step_size, eps_hat):
+        """Adam's three lines for one block, in place, scratch as the only temporary."""
+        one = w.dtype.type
+        np.subtract(g, m, out=scratch)                  # m += (1 - beta1) * (g - m)
+        scratch *= one(1.0 - self.beta1)
+        m += scratch
+        np.multiply(g, g, out=scratch)                  # v += (1 - beta2) * (g * g - v)
+        scratch -= v
+        scratch *= one(1.0 - self.beta2)
+        v += scratch
+        np.sqrt(v, out=scratch)                         # w -= step_size * m / (sqrt(v) + eps_hat)
+        scratch += one(eps_hat)
+        np.divide(m, scratch, out=scratch)
+        scratch *= one(step_size)
+        w -= scratch
+
+    def decay_learning_rate(self, factor: float) -> None:
+        """Multiply the learning rate by factor (the trainer does it once per episode that trained)."""
+        self.lr *= factor
+
+    def state_dict(self) -> dict:
+        """What a checkpoint must keep to continue exactly: steps, lr, and m and v per parameter."""
+        return {"steps": self.steps, "lr": self.lr,
+                "m": {name: a.copy() for name, a in self.m.items()},
+                "v": {name: a.copy() for name, a in self.v.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what state_dict() returned."""
+        for moment in ("m", "v"):
+            mine, theirs = getattr(self, moment), state[moment]
+            bad = sorted(name for name in mine.keys() | theirs.keys()
+                         if name not in mine or name not in theirs or np.shape(theirs[name]) != mine[name].shape)
+            if bad:
+                raise CheckpointError(
+                    f"The saved optimiser state does not fit this network ({', '.join(bad)} missing or "
+                    "of another shape). It was saved for a network of another shape; resume from a "
+                    "checkpoint of this run, or start again with 'retro-gamer clean'.")
+        for moment in ("m", "v"):
+            for name, value in state[moment].items():
+                getattr(self, moment)[name][...] = value
+        self.steps = int(state["steps"])
+        self.lr = float(state["lr"])
+
+
+def _same_view(array: np.ndarray, flat: np.ndarray, other_flat: np.ndarray) -> np.ndarray:
+    """The view of other_flat that sits where array sits in flat (same offset, shape, strides)."""
+    offset = array.__array_interface__["data"][0] - flat.__array_interface__["data"][0]
+    return np.ndarray(array.shape, array.dtype, buffer=other_flat, offset=offset, strides=array.strides)

@@ -1,0 +1,237 @@
+"""Using a trained agent: TrainedPolicy picks actions, PolicyInput presses them.
+
+``TrainedPolicy("runs/snake/")`` reads the run's config.toml, rebuilds the Q-network
+and loads a checkpoint; ``get_action(game)`` then looks at any live game and returns the
+key with the highest Q-value. This is the greedy policy: no exploration, the agent does
+what it believes is best. ``PolicyInput(policy, game)`` is a retro-games input source,
+so a policy can replace the keyboard of an unchanged game::
+
+    game.play(input_source=PolicyInput(TrainedPolicy("runs/snake/"), game))
+
+A game may ship its own trained agent: pass an ``importlib.resources`` folder as
+``run_dir`` (``files("my_game") / "policy"``); only config.toml and the checkpoints are
+read from it, through the resources API, so it works from a wheel or a zip too.
+
+Speed: a game may ask several agents for an action every turn, so ``get_action`` reads
+the board as one byte per cell (ObservationEncoder.codes, visiting only the occupied
+cells), and the network's first layer adds up the weight columns of those few occupied
+cells instead of multiplying a mostly-zero one-hot vector (``forward_codes``). The
+buffers for the board are made once and reused every call.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from blessed.keyboard import Keystroke
+
+from retro_gamer import checkpoints
+from retro_gamer.errors import CheckpointError, ConfigError
+
+
+class TrainedPolicy:
+    """The greedy policy of a trained Q-network.
+
+    run_dir: a run folder (str or Path) or an importlib.resources Traversable.
+    checkpoint: 'ep_0100', 'ep_0100.npz', 'final', or a file inside RUN_DIR/checkpoints/;
+    None loads the latest.
+
+    Attributes: ``config`` (the run's RunConfig), ``metadata``, ``network``,
+    ``action_keys`` (the actions, then None for the no-op) and ``checkpoint_name``.
+    """
+
+    def __init__(self, run_dir, checkpoint: str | None = None):
+        from retro_gamer.network import build_network
+        from retro_gamer.observation import ObservationEncoder
+
+        root = _as_folder(run_dir)
+        self.config = _read_config(root)
+        self.metadata = self.config.metadata
+        self.network, _ = build_network(self.metadata, self.config.hyperparams)
+        self.checkpoint_name, data = _load_checkpoint(root, run_dir, checkpoint)
+        try:
+            self.network.load_params(checkpoints.model_params(data))
+        except (KeyError, ValueError) as error:
+            if isinstance(error, CheckpointError):
+                raise
+            raise CheckpointError(
+                f"Checkpoint {self.checkpoint_name} does not fit the network that config.toml "
+                f"describes ({error}). config.toml was probably changed after training (actions, "
+                f"characters, observe_state, hidden_sizes...). Put the old settings back, or train "
+                f"again with these ones."
+            ) from None
+        # The no-op is the network's last output: pressing nothing is also a choice.
+        self.action_keys: list[str | None] = list(self.metadata.actions) + [None]
+        self.encoder = ObservationEncoder(self.metadata)
+        self._one_board = None if self.metadata.spatial else OneBoardMLP(self.network, self.encoder)
+        # A batch of one, made once, for the CNN: (1, cells) codes and (1, E) extras.
+        self._codes = np.zeros((1, self.encoder.n_cells), dtype=np.uint8)
+        self._extras = np.zeros((1, self.metadata.extras_size), dtype=np.float32)
+
+    def q_values(self, game) -> np.ndarray:
+        """The network's Q-value of every action for the game as it stands: (n_actions,).
+
+        The last one is the no-op. Reading it changes nothing in the game.
+        """
+        if self._one_board is not None:
+            codes = self.encoder.codes(game) if self.encoder.board_length else None
+            return self._one_board.q_values(codes, self.encoder.extras(game))
+        self.encoder.codes(game, out=self._codes[0])
+        self.encoder.extras(game, out=self._extras[0])
+        return self.network.forward_codes(self._codes, self._extras)[0]
+
+    def get_action(self, game) -> str | None:
+        """The key with the highest Q-value this turn, or None for the no-op."""
+        return self.action_keys[int(self.q_values(game).argmax())]
+
+
+class OneBoardMLP:
+    """The MLP's forward pass for a single board, laid out for speed.
+
+    It computes exactly network.forward(one observation) (a test checks it), in fewer
+    NumPy calls, because with one board every call's fixed cost dominates:
+
+    - the one-hot board times the first weight matrix is the sum of the weight rows of
+      the occupied cells (a snake board: ~10 rows out of 3072), so only those are added;
+    - each bias is stored as one more weight row, multiplied by an input that is always
+      1, so "x @ W + b" is a single product;
+    - the activations go into buffers made once, with that constant 1 at their end.
+    """
+
+    def __init__(self, network, encoder):
+        self.n_channels = encoder.n_channels
+        board_length = encoder.board_length
+        names = [name[:-len(".weight")] for name in network.params if name.endswith(".weight")]
+        # Linear weights are (out, in); their transposes (in, out) hold one row per input.
+        first = network.params[names[0] + ".weight"].T
+        self.board_rows = first[:board_length]
+        self.extras_rows = _with_bias_row(first[board_length:], network.params[names[0] + ".bias"])
+        self.extras_in = np.ones(self.extras_rows.shape[0], dtype=np.float32)
+        self.layers = []
+        for name in names[1:]:
+            weight_rows = _with_bias_row(network.params[name + ".weight"].T, network.params[name + ".bias"])
+            activations = np.ones(weight_rows.shape[0], dtype=np.float32)
+            self.layers.append((weight_rows, activations, activations[:-1]))
+
+    def q_values(self, codes: np.ndarray | None, extras: np.ndarray) -> np.ndarray:
+        """codes: (cells,) uint8 board codes or None without a board; extras: (E,) -> (n_actions,)."""
+        self.extras_in[:-1] = extras
+        z = self.extras_in @ self.extras_rows                   # extras @ W + b of the first layer
+        if codes is not None:
+            cells = codes.nonzero()[0]
+            # Non-spatial layout (H, W, C): the input of channel k of cell i is i*C + k, code k+1.
+            inputs = cells * self.n_channels + codes[cells]
+            inputs -= 1
+            z += self.board_rows.take(inputs, axis=0).sum(axis=0)
+        for weight_rows, activations, hidden in self.layers:
+            np.maximum(z, 0.0, out=hidden)                      # ReLU, into the buffer ending in 1
+            z = activations @ weight_rows
+        return z
+
+
+def _with_bias_row(rows: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """(in, out) weight rows with the bias appended as row ``in``: (in + 1, out)."""
+    return np.ascontiguousarray(np.vstack([rows, bias[None, :]]), dtype=np.float32)
+
+
+class PolicyInput:
+    """A retro-games input source driven by a TrainedPolicy instead of the keyboard.
+
+    Each turn the game calls ``collect()``; it returns the set of keys "pressed":
+    the policy's choice, or nothing for the no-op. Every agent of the game that reads
+    the keyboard receives it, exactly as if a player had pressed the key.
+    """
+
+    def __init__(self, policy: TrainedPolicy, game):
+        self.policy = policy
+        self.game = game
+        # One Keystroke per action, made once (retro-games' ProgrammaticInput makes the same).
+        self._keystrokes = {key: _keystroke(key) for key in policy.action_keys if key is not None}
+
+    def collect(self) -> set:
+        key = self.policy.get_action(self.game)
+        return set() if key is None else {self._keystrokes[key]}
+
+
+def _keystroke(key: str) -> Keystroke:
+    """'KEY_RIGHT' -> the keystroke of the right arrow; 'a' -> the keystroke of 'a'."""
+    if key.startswith("KEY_"):
+        return Keystroke(ucs="", code=None, name=key)
+    return Keystroke(ucs=key, code=None, name=None)
+
+
+# ---------------------------------------------------------------------- finding the files
+
+def _as_folder(run_dir):
+    """A path for str / PathLike run folders; any other Traversable is used as it is."""
+    if isinstance(run_dir, (str, os.PathLike)):
+        return Path(run_dir)
+    if all(hasattr(run_dir, name) for name in ("joinpath", "iterdir", "read_bytes", "is_file")):
+        return run_dir
+    raise TypeError(
+        f"TrainedPolicy needs the run folder as a path or an importlib.resources folder, "
+        f"not {type(run_dir).__name__}."
+    )
+
+
+def _read_config(root):
+    from retro_gamer.config import CONFIG_NAME, read_config
+
+    if isinstance(root, Path):
+        return read_config(root)
+    entry = root.joinpath(CONFIG_NAME)
+    if not entry.is_file():
+        raise ConfigError(
+            f"The bundled policy folder {root} has no {CONFIG_NAME}. Copy the whole training run "
+            f"folder (config.toml and checkpoints/) into the package."
+        )
+    # read_config reads files from disk; a packaged folder may live inside a zip, so its
+    # config.toml is copied to a temporary folder first.
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / CONFIG_NAME).write_bytes(entry.read_bytes())
+        return read_config(folder)
+
+
+def _load_checkpoint(root, run_dir, name: str | None) -> tuple[str, dict]:
+    """(checkpoint name, its arrays). Path folders use checkpoints.py's rules; a packaged
+    folder accepts the plain names only (ep_0100, ep_0100.npz, final)."""
+    if isinstance(root, Path):
+        if name is None:
+            path = checkpoints.latest_checkpoint(root)
+            if path is None:
+                raise CheckpointError(_no_checkpoint_message(run_dir))
+        else:
+            path = checkpoints.resolve_checkpoint(root, str(name))
+        return path.stem, checkpoints.read_checkpoint(path, path.name)
+
+    folder = root.joinpath(checkpoints.CHECKPOINT_DIR)
+    available = {entry.name: entry for entry in folder.iterdir()} if folder.is_dir() else {}
+    if name is None:
+        episodes = [n for n in available if checkpoints.episode_of(n) is not None]
+        if episodes:
+            file_name = max(episodes, key=checkpoints.episode_of)
+        elif "final.npz" in available:
+            file_name = "final.npz"
+        else:
+            raise CheckpointError(_no_checkpoint_message(run_dir))
+    else:
+        file_name = name if name.endswith(".npz") else f"{name}.npz"
+        if file_name not in available or file_name == checkpoints.REPLAY_FILE:
+            names = ", ".join(sorted(Path(n).stem for n in available if n.endswith(".npz")
+                                     and n != checkpoints.REPLAY_FILE)) or "none"
+            raise CheckpointError(
+                f"There is no checkpoint '{name}' in the bundled policy {folder} "
+                f"(it has: {names}). Name one of those, or leave the checkpoint out for the latest."
+            )
+    data = available[file_name].read_bytes()
+    return Path(file_name).stem, checkpoints.read_checkpoint(data, file_name)
+
+
+def _no_checkpoint_message(run_dir) -> str:
+    return (
+        f"The run {run_dir} has no checkpoint yet, so there is no trained network to load. "
+        f"Train it first with 'retro-gamer train {run_dir}': a checkpoint is saved every 100 "
+        f"episodes, and Ctrl-C saves one too."
+    )

@@ -1,0 +1,614 @@
+"""The DQN trainer: play, remember, learn, and save — the whole algorithm in one place.
+
+Read ``_play_episode`` and ``_learn`` top to bottom: they are Deep Q-Learning as it is
+taught (Mnih et al., 2015).
+
+    for every turn:
+        choose an action, epsilon-greedy on the online network's Q-values
+        play it; store (state, action, reward, next_state, done) in the replay memory
+        every `train_every` turns, learn from a random batch of remembered turns:
+            td_target = r + gamma * max_a Q_target(s', a) * (1 - done)
+            loss      = Huber(Q_online(s, a), td_target)
+            backprop, clip the gradient norm to 10, Adam step
+        every `target_update_freq` learning steps, copy the online network into the target network
+    after every episode: decay epsilon (and the learning rate, if the episode learned)
+
+Everything around that loop is bookkeeping: checkpoints every 100 episodes, a log line
+per checkpoint, exact resume, and never losing finished work on Ctrl-C.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import random
+import signal
+import threading
+import time
+from dataclasses import fields
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from retro_gamer import checkpoints as ckpt
+from retro_gamer.config import resolve_hyperparams, save_trainer_config
+from retro_gamer.environment import GameEnvironment, discover_characters
+from retro_gamer.errors import CheckpointError, ConfigError
+from retro_gamer.files import atomic_save_npz, atomic_write_text
+from retro_gamer.losses import huber_loss
+from retro_gamer.metadata import PREPROCESSING_FIELDS, GameMetadata, unknown_key_problem, problem_report
+from retro_gamer.network import build_network
+from retro_gamer.optim import Adam, clip_grad_norm
+from retro_gamer.replay import make_replay_memory
+
+CHECKPOINT_EVERY = 100
+MAX_GRAD_NORM = 10.0
+EPISODES_CSV_HEADER = "episode,total_reward,steps,epsilon,avg_loss,seconds\n"
+
+# Settings that fix the network's shape or the meaning of its inputs and outputs.
+# A checkpoint trained with other values cannot be resumed: the weights would not fit,
+# or they would answer a different question. Each comes with the reason a user reads.
+SHAPE_FIXING_FIELDS = {
+    "actions": "the actions the agent can take (changes the output layer size)",
+    "reward": "the reward signal: Q-values learned for the old reward mean nothing for the new one",
+    "character_set": "the set of board characters (changes input layer size)",
+    "board_size": "the board dimensions (changes input layer size)",
+    "observation_function": "how observations are computed (changes the input)",
+    "spatial": "CNN or MLP (changes the network architecture)",
+    "board": "whether the board is part of the observation (changes input layer size)",
+    "observe_state": "the game-state values appended to the observation (changes input layer size)",
+    "observe_state_sizes": "how many numbers each observe_state key holds (changes input layer size)",
+    "egocentric": "whether the board is cropped around the player (changes the input)",
+    "egocentric_player": "which agent the egocentric crop follows (changes what the input means)",
+    "egocentric_radius": "the size of the egocentric crop (changes input layer size)",
+    "hidden_sizes": "the hidden layer sizes (changes the network's shape)",
+}
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped training; ``checkpoint`` is the file that kept the finished episodes."""
+
+    def __init__(self, checkpoint: Path | None, episode: int):
+        super().__init__(f"training stopped after episode {episode}")
+        self.checkpoint = checkpoint
+        self.episode = episode
+
+
+class DQNTrainer:
+    """Trains a Deep Q-Network to play one game, writing everything into ``run_dir``.
+
+    ``create_game``: zero-argument function returning a new ``retro.game.Game``.
+    ``metadata``: the game's GameMetadata. ``preprocessing``: the [preprocessing] settings
+    (spatial, board, observe_state, egocentric, ...). ``hyperparams``: any [training] or
+    [model] key (also the reference page's spellings n_layers, layer_size, lr_decay).
+    """
+
+    def __init__(
+        self,
+        create_game: Callable,
+        metadata: GameMetadata,
+        run_dir: str | Path,
+        preprocessing: dict | None = None,
+        **hyperparams,
+    ):
+        self.hp = resolve_hyperparams(hyperparams)
+        self.metadata = _apply_preprocessing(metadata, preprocessing or {})
+        self.run_dir = Path(run_dir)
+        self.checkpoint_dir = self.run_dir / ckpt.CHECKPOINT_DIR
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+
+        # One seed fixes everything random: the games (they use Python's `random`),
+        # character discovery, exploration and replay sampling (NumPy's generator).
+        seed = self.hp.get("seed")
+        if seed is not None:
+            random.seed(seed)
+        self.rng = np.random.default_rng(seed)
+
+        if self.metadata.uses_board and not self.metadata.character_set:
+            self.metadata.character_set = discover_characters(
+                create_game, self.metadata.actions, self.hp["exploration_turns"], self.rng
+            )
+            self.discovered_characters = True
+        else:
+            self.discovered_characters = False
+
+        self.env = GameEnvironment(
+            create_game, self.metadata,
+            unknown_character_strategy=self.hp["unknown_character_strategy"],
+        )
+        self.env.measure_observation()  # sets metadata.extras_size and observe_state_sizes
+        # The agent presses one of the actions, or nothing: the no-op is the last output.
+        self.action_keys = list(self.metadata.actions) + [None]
+
+        self.online_network, self.rationale = build_network(self.metadata, self.hp, rng=self.rng)
+        self.target_network, _ = build_network(self.metadata, self.hp, rng=self.rng)
+        self.target_network.load_params(self.online_network.params)
+        self.optimizer = Adam(self.online_network.params, lr=self.hp["learning_rate"])
+        self.memory = self._new_memory()
+
+        self.epsilon = float(self.hp["epsilon"])
+        self.total_steps = 0        # turns played, over all sessions
+        self.train_steps = 0        # learning steps (gradient updates)
+        self.episode = 0            # last finished episode
+        self.total_training_seconds = 0.0
+        self.resumed_from: Path | None = None
+        self._episode_rows: list[str] = []   # episodes.csv rows not yet written
+
+        save_trainer_config(self.run_dir, self.metadata, self.hp)
+        self.log_path = self.run_dir / "training.log"
+        if not self.log_path.exists():
+            lines = [self.rationale]
+            if self.discovered_characters:
+                lines.append(
+                    f"[INIT] character_set was not given: found {len(self.metadata.character_set)} "
+                    f"characters in {self.hp['exploration_turns']} random turns: {self.metadata.character_set}"
+                )
+            atomic_write_text(self.log_path, "\n".join(lines) + "\n")
+
+    # ------------------------------------------------------------------ building blocks
+
+    def _new_memory(self):
+        n_cells = self.env.n_cells
+        return make_replay_memory(
+            self.hp["memory_capacity"], n_cells, self.metadata.extras_size,
+            self.hp["prioritize_experiences"],
+        )
+
+    @property
+    def start_episode(self) -> int:
+        """The first episode the next call to train() will play."""
+        return self.episode + 1
+
+    @property
+    def complete(self) -> bool:
+        return self.episode >= self.hp["training_episodes"]
+
+    @property
+    def learning_rate(self) -> float:
+        return self.optimizer.lr
+
+    @classmethod
+    def from_run_dir(cls, run_dir: str | Path) -> "DQNTrainer":
+        """A trainer for the run described by ``run_dir/config.toml``."""
+        from retro_gamer.config import read_config
+        from retro_gamer.games import load_game_factory
+
+        config = read_config(run_dir)
+        create_game = load_game_factory(config.game)
+        return cls(create_game, config.metadata, run_dir, **config.hyperparams)
+
+    # ------------------------------------------------------------------ the DQN algorithm
+
+    def choose_action(self, state) -> int:
+        """Epsilon-greedy: explore with probability epsilon, otherwise take the best-looking action."""
+        if self.rng.random() < self.epsilon:
+            return int(self.rng.integers(len(self.action_keys)))
+        codes, extras = state
+        q_values = self.online_network.forward_codes(codes[None], extras[None])
+        return int(q_values[0].argmax())
+
+    def _play_episode(self) -> dict:
+        """Play one episode, learning as it goes. Returns its statistics."""
+        started = time.perf_counter()
+        self.env.new_episode()
+        state = self.env.compact_observation()
+        total_reward, losses, turn = 0.0, [], 0
+        max_turns = self.hp["max_turns_per_episode"]
+        for turn in range(1, max_turns + 1):
+            action = self.choose_action(state)
+            reward, done = self.env.advance(self.action_keys[action])
+            next_state = self.env.compact_observation()
+            if self.env.new_characters:
+                state = self._extend_character_set(state)
+                next_state = self.env.compact_observation()
+            # An episode cut by max_turns_per_episode did not really end: its last
+            # transition still bootstraps from next_state, so it is not marked done.
+            episode_over = done or turn == max_turns
+            self.memory.add(state, action, reward, next_state, done, episode_over)
+            self.total_steps += 1
+            total_reward += reward
+
+            if self.total_steps % self.hp["train_every"] == 0 and len(self.memory) >= self.hp["batch_size"]:
+                losses.append(self._learn())
+
+            state = next_state  # easy to overlook: the next turn starts from here
+            if done:
+                break
+        return {
+            "total_reward": total_reward,
+            "steps": turn,
+            "avg_loss": float(np.mean(losses)) if losses else 0.0,
+            "learned": bool(losses),
+            "seconds": time.perf_counter() - started,
+        }
+
+    def _learn(self) -> float:
+        """One learning step on a random batch from the replay memory. Returns the loss."""
+        batch = self.memory.sample(self.hp["batch_size"], self.rng)
+        rows = np.arange(len(batch.actions))
+
+        # The TD target comes from the target network: a copy that stays still between
+        # refreshes, so the network is not chasing a target that moves with every step.
+        next_q = self.target_network.forward_codes(batch.next_codes, batch.next_extras)
+        if self.hp["double_dqn"]:
+            # Double DQN: the online network chooses the next action and the target
+            # network values it; taking the max of one noisy estimate overestimates Q.
+            best = self.online_network.forward_codes(batch.next_codes, batch.next_extras).argmax(axis=1)
+            next_value = next_q[rows, best]
+        else:
+            next_value = next_q.max(axis=1)
+        td_target = batch.rewards + self.hp["gamma"] * next_value * (1.0 - batch.dones)
+
+        q_values = self.online_network.forward_codes(batch.state_codes, batch.state_extras)
+        q_taken = q_values[rows, batch.actions]
+        loss, dq_taken = huber_loss(q_taken, td_target, batch.weights)
+        # Only the Q-value of the action that was taken gets a gradient.
+        dq = np.zeros_like(q_values)
+        dq[rows, batch.actions] = dq_taken
+        grads = self.online_network.backward(dq)
+        clip_grad_norm(grads, MAX_GRAD_NORM)
+        self.optimizer.step(grads)
+        self.memory.update_priorities(batch.indices, q_taken - td_target)
+
+        self.train_steps += 1
+        if self.train_steps % self.hp["target_update_freq"] == 0:
+            self.target_network.load_params(self.online_network.params)
+        return float(loss)
+
+    # ------------------------------------------------------------------ the training loop
+
+    def train(self, on_checkpoint: Callable | None = None, on_episode: Callable | None = None) -> None:
+        """Play episodes until ``training_episodes`` are done.
+
+        Saves a checkpoint every 100 episodes and at the end (also as final.npz).
+        ``on_episode(stats)`` is called after each episode and ``on_checkpoint(stats)``
+        after each checkpoint. On Ctrl-C, the finished episodes are saved in a checkpoint
+        and TrainingInterrupted is raised.
+        """
+        if self.complete:
+            return
+        header = (
+            f"=== Resumed from {self.resumed_from.name}" if self.resumed_from else "=== Training started"
+        )
+        self._append_log(f"{header} | {datetime.now():%Y-%m-%d %H:%M:%S} ===")
+        self._saved_episode = self.episode
+        block: list[dict] = []
+        block_started = time.perf_counter()
+        try:
+            while not self.complete:
+                stats = self._play_episode()
+                self.episode += 1
+                self.epsilon = max(self.hp["epsilon_min"], self.epsilon * self.hp["epsilon_decay"])
+                if stats["learned"]:
+                    self.optimizer.lr *= self.hp["learning_rate_decay"]
+                stats.update(episode=self.episode, epsilon=self.epsilon)
+                block.append(stats)
+                self._episode_rows.append(
+                    f"{self.episode},{stats['total_reward']:.6g},{stats['steps']},{self.epsilon:.6g},"
+                    f"{stats['avg_loss']:.6g},{stats['seconds']:.4f}\n"
+                )
+                if on_episode:
+                    on_episode(stats)
+                if self.episode % CHECKPOINT_EVERY == 0 or self.complete:
+                    summary = self._checkpoint(block, time.perf_counter() - block_started)
+                    block, block_started = [], time.perf_counter()
+                    if on_checkpoint:
+                        on_checkpoint(summary)
+        except KeyboardInterrupt:
+            kept = None
+            if self.episode > self._saved_episode:
+                self._checkpoint(block, time.perf_counter() - block_started)
+            if self.episode > 0:
+                kept = self.checkpoint_dir / f"{ckpt.checkpoint_name(self.episode)}.npz"
+            raise TrainingInterrupted(kept, self.episode) from None
+
+    def _checkpoint(self, block: list[dict], seconds: float) -> dict:
+        """Save ep_NNNN.npz (and final.npz at the end), the replay memory, episodes.csv and a log line."""
+        with _interrupts_deferred():
+            return self._write_checkpoint(block, seconds)
+
+    def _write_checkpoint(self, block: list[dict], seconds: float) -> dict:
+        self.total_training_seconds += seconds
+        self._saved_episode = self.episode
+        name = ckpt.checkpoint_name(self.episode)
+        arrays = self._checkpoint_arrays()
+        atomic_save_npz(self.checkpoint_dir / f"{name}.npz", arrays)
+        replay = {f"memory/{k}": v for k, v in self.memory.state_dict().items()}
+        atomic_save_npz(self.checkpoint_dir / ckpt.REPLAY_FILE, ckpt.save_arrays({
+            "episode": np.array(self.episode), **replay,
+        }))
+        if self.complete:
+            atomic_save_npz(self.checkpoint_dir / "final.npz", arrays)
+        self._write_episode_rows()
+
+        learned = [s["avg_loss"] for s in block if s["learned"]]
+        summary = {
+            "name": name,
+            "episode": self.episode,
+            "first_episode": self.episode - len(block) + 1,
+            "avg_reward": float(np.mean([s["total_reward"] for s in block])) if block else 0.0,
+            "avg_steps": float(np.mean([s["steps"] for s in block])) if block else 0.0,
+            "epsilon": self.epsilon,
+            "avg_loss": float(np.mean(learned)) if learned else 0.0,
+            "seconds": seconds,
+            "total_seconds": self.total_training_seconds,
+        }
+        summary["line"] = (
+            f"[{name}]  ep={summary['first_episode']:04d}-{self.episode:04d}"
+            f"  avg_reward={summary['avg_reward']:+.1f}"
+            f"  avg_steps={summary['avg_steps']:.0f}"
+            f"  epsilon={self.epsilon:.3f}"
+            f"  avg_loss={summary['avg_loss']:.1f}"
+            f"  time={format_duration(seconds)}"
+            f"  total={format_duration(self.total_training_seconds)}"
+        )
+        self._append_log(summary["line"])
+        return summary
+
+    def _checkpoint_arrays(self) -> dict[str, np.ndarray]:
+        arrays = {f"model/{k}": v for k, v in self.online_network.params.items()}
+        arrays.update({f"target/{k}": v for k, v in self.target_network.params.items()})
+        arrays.update(_adam_arrays(self.optimizer.state_dict()))
+        py_version, py_state, py_gauss = random.getstate()
+        arrays.update({
+            "epsilon": np.array(self.epsilon),
+            "total_steps": np.array(self.total_steps),
+            "train_steps": np.array(self.train_steps),
+            "episode": np.array(self.episode),
+            "total_training_seconds": np.array(self.total_training_seconds),
+            "rng/python": np.array(json.dumps([py_version, list(py_state), py_gauss])),
+            "rng/numpy": np.array(json.dumps(self.rng.bit_generator.state)),
+            "config_snapshot": np.array(json.dumps(self.config_snapshot())),
+        })
+        return ckpt.save_arrays(arrays)
+
+    # ------------------------------------------------------------------ resuming
+
+    def config_snapshot(self) -> dict:
+        """The shape-fixing settings, stored in every checkpoint for the compatibility check."""
+        current = {f.name: getattr(self.metadata, f.name) for f in fields(self.metadata)}
+        current["hidden_sizes"] = list(self.hp["hidden_sizes"])
+        snapshot = {key: current.get(key) for key in SHAPE_FIXING_FIELDS}
+        # JSON has no tuples: compare lists with lists.
+        return json.loads(json.dumps(snapshot))
+
+    def resume(self, checkpoint: str | Path | None = None) -> Path | None:
+        """Load the named checkpoint, or the latest one. Returns the file loaded, or None."""
+        if checkpoint is None:
+            path = ckpt.latest_checkpoint(self.run_dir)
+            if path is None:
+                return None
+        else:
+            path = ckpt.resolve_checkpoint(self.run_dir, str(checkpoint))
+        try:
+            self.load_checkpoint(path)
+        except CheckpointError as error:
+            previous = ckpt.previous_checkpoint(self.run_dir, path)
+            if previous is not None and "damaged" in str(error):
+                raise CheckpointError(
+                    f"{error}\n\nThe previous checkpoint {previous.name} looks usable: resume from it "
+                    f"with 'retro-gamer train {self.run_dir} --resume {previous.stem}'."
+                ) from None
+            raise
+        return path
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        """Restore everything a checkpoint holds, so training continues exactly where it stopped."""
+        path = Path(path)
+        data = ckpt.read_checkpoint(path, path.name)
+        try:
+            self._check_compatibility(ckpt.json_entry(data, "config_snapshot"), path)
+            self.online_network.load_params(ckpt.model_params(data, "model/"))
+            self.target_network.load_params(ckpt.model_params(data, "target/"))
+            self.optimizer.load_state_dict(_adam_state(data))
+            self.epsilon = float(data["epsilon"])
+            self.total_steps = int(data["total_steps"])
+            self.train_steps = int(data["train_steps"])
+            self.episode = int(data["episode"])
+            self.total_training_seconds = float(data["total_training_seconds"])
+            py_version, py_state, py_gauss = ckpt.json_entry(data, "rng/python")
+            random.setstate((py_version, tuple(py_state), py_gauss))
+            self.rng.bit_generator.state = ckpt.json_entry(data, "rng/numpy")
+        except (KeyError, ValueError, TypeError) as error:
+            if isinstance(error, CheckpointError):
+                raise
+            raise CheckpointError(
+                f"Checkpoint {path.name} is incomplete ({error}); it was not written by this "
+                f"version of retro-gamer. Resume from another checkpoint with --resume, or start "
+                f"fresh with 'retro-gamer clean {self.run_dir}'."
+            ) from None
+        self.memory = self._load_memory(self.episode)
+        self.resumed_from = path
+        self._truncate_episode_log(self.episode)
+
+    def _load_memory(self, episode: int):
+        """The replay memory saved with this episode's checkpoint, or an empty one."""
+        memory = self._new_memory()
+        replay_path = self.checkpoint_dir / ckpt.REPLAY_FILE
+        if not replay_path.exists():
+            return memory
+        try:
+            data = ckpt.read_checkpoint(replay_path, replay_path.name)
+            if int(data["episode"]) != episode:
+                return memory  # saved with another checkpoint: start with an empty memory
+            memory.load_state_dict(ckpt.model_params(data, "memory/"))
+        except (CheckpointError, KeyError):
+            return self._new_memory()
+        return memory
+
+    def _check_compatibility(self, saved: dict, path: Path) -> None:
+        current = self.config_snapshot()
+        changes = [key for key in SHAPE_FIXING_FIELDS if saved.get(key) != current.get(key)]
+        if not changes:
+            return
+        lines = [
+            f"Cannot resume from {path.name}: incompatible changes detected in config.toml.",
+            "",
+            "The following changes require starting fresh. The existing model was",
+            "trained on a different problem and its weights cannot be reused:",
+            "",
+        ]
+        for key in changes:
+            lines += [
+                f"  {key}",
+                f"    was : {saved.get(key)!r}",
+                f"    now : {current.get(key)!r}",
+                f"    why : {SHAPE_FIXING_FIELDS[key]}",
+                "",
+            ]
+        lines += [
+            f"Run 'retro-gamer clean {self.run_dir}' to remove existing checkpoints and the",
+            f"training log, then run 'retro-gamer train {self.run_dir}' to start fresh.",
+        ]
+        raise CheckpointError("\n".join(lines))
+
+    # ------------------------------------------------------------------ unknown characters
+
+    def _extend_character_set(self, state):
+        """unknown_character_strategy = "extend": a character never seen before gets a channel.
+
+        The network's input layer grows by one channel per new character, with zero
+        weights, so the grown network computes exactly what it computed before and learns
+        what the new character means from here on. Adam's moments grow the same way.
+        Returns ``state`` re-coded for the grown board (see observation.py).
+        """
+        characters_before = len(self.metadata.character_set)
+        old_shape = self.metadata.board_shape
+        old = {
+            "online": self.online_network.params,
+            "target": self.target_network.params,
+            **{moment: self.optimizer.state_dict()[moment] for moment in ("m", "v")},
+        }
+        old_adam = self.optimizer.state_dict()
+        added = self.env.adopt_new_characters()   # appends to metadata.character_set
+
+        def grow(params):
+            return grow_input_channels(params, self.metadata, old_shape, characters_before, added)
+
+        self.online_network, self.rationale = build_network(self.metadata, self.hp, rng=self.rng)
+        self.target_network, _ = build_network(self.metadata, self.hp, rng=self.rng)
+        self.online_network.load_params(grow(old["online"]))
+        self.target_network.load_params(grow(old["target"]))
+        self.optimizer = Adam(self.online_network.params, lr=old_adam["lr"])
+        self.optimizer.load_state_dict({**old_adam, "m": grow(old["m"]), "v": grow(old["v"])})
+        codes, extras = state
+        if self.metadata.egocentric:
+            # The off-board channel stays last, so its code moves up by the number added.
+            self.memory.shift_codes(from_code=characters_before + 1, by=added)
+            codes = np.where(codes > characters_before, codes + added, codes).astype(codes.dtype)
+        save_trainer_config(self.run_dir, self.metadata, self.hp)
+        self._append_log(
+            f"[INIT] New character(s) {self.metadata.character_set[-added:]} seen in episode "
+            f"{self.episode + 1}: the input layer was extended with zero weights."
+        )
+        return codes, extras
+
+    # ------------------------------------------------------------------ files
+
+    def _append_log(self, line: str) -> None:
+        old = self.log_path.read_text(encoding="utf-8") if self.log_path.exists() else ""
+        atomic_write_text(self.log_path, old + line + "\n")
+
+    def _write_episode_rows(self) -> None:
+        path = self.run_dir / "episodes.csv"
+        old = path.read_text(encoding="utf-8") if path.exists() else EPISODES_CSV_HEADER
+        atomic_write_text(path, old + "".join(self._episode_rows))
+        self._episode_rows = []
+
+    def _truncate_episode_log(self, episode: int) -> None:
+        """When resuming from an earlier checkpoint, drop the rows of episodes played after it."""
+        path = self.run_dir / "episodes.csv"
+        if not path.exists():
+            return
+        rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
+        kept = [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= episode]
+        if len(kept) != len(rows) - 1:
+            out = io.StringIO()
+            out.write(EPISODES_CSV_HEADER)
+            csv.writer(out, lineterminator="\n").writerows(kept)
+            atomic_write_text(path, out.getvalue())
+
+
+@contextlib.contextmanager
+def _interrupts_deferred():
+    """Let a checkpoint finish before a Ctrl-C takes effect.
+
+    The files are written atomically anyway; deferring the interrupt also keeps the
+    checkpoint, the replay memory, episodes.csv and the log line in step with each other.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
+def _apply_preprocessing(metadata: GameMetadata, preprocessing: dict) -> GameMetadata:
+    """The [preprocessing] settings applied onto the game's description, then checked."""
+    problems = [unknown_key_problem(key, value, PREPROCESSING_FIELDS, "preprocessing")
+                for key, value in preprocessing.items() if key not in PREPROCESSING_FIELDS]
+    for key, value in preprocessing.items():
+        if key in PREPROCESSING_FIELDS:
+            setattr(metadata, key, list(value) if isinstance(value, tuple) else value)
+    problems += metadata.problems()
+    if problems:
+        raise ConfigError(problem_report(problems, "the game description and preprocessing",
+                                         "Correct them and try again."))
+    return metadata
+
+
+def grow_input_channels(params: dict, metadata: GameMetadata, old_shape: tuple, insert_at: int,
+                        added: int) -> dict:
+    """Weights for a board with ``added`` more channels, inserted at channel ``insert_at``.
+
+    The new channels' weights are zero, so the grown network computes exactly what the
+    old one did on every board the old one could see. Only the first layer changes:
+    conv.0.weight (32, C, 3, 3) for the CNN; for the MLP, net.0.weight (out, H*W*C + E),
+    whose board columns are cell-major (H, W, C).
+    """
+    channels, height, width = old_shape
+    grown = {name: np.array(value) for name, value in params.items()}
+    at = [insert_at] * added
+    if metadata.spatial:
+        grown["conv.0.weight"] = np.insert(grown["conv.0.weight"], at, 0.0, axis=1)
+    else:
+        weight = grown["net.0.weight"]
+        board_length = channels * height * width
+        board = weight[:, :board_length].reshape(len(weight), height * width, channels)
+        board = np.insert(board, at, 0.0, axis=2).reshape(len(weight), -1)
+        grown["net.0.weight"] = np.concatenate([board, weight[:, board_length:]], axis=1)
+    return grown
+
+
+def _adam_arrays(state: dict) -> dict[str, np.ndarray]:
+    """Adam's state as flat checkpoint entries: adam/m/<name>, adam/v/<name>, adam/steps, learning_rate."""
+    arrays = {f"adam/{moment}/{name}": value for moment in ("m", "v") for name, value in state[moment].items()}
+    arrays["adam/steps"] = np.array(state["steps"])
+    arrays["learning_rate"] = np.array(state["lr"])
+    return arrays
+
+
+def _adam_state(data: dict) -> dict:
+    """The inverse of _adam_arrays."""
+    return {
+        "m": ckpt.model_params(data, "adam/m/"),
+        "v": ckpt.model_params(data, "adam/v/"),
+        "steps": int(data["adam/steps"]),
+        "lr": float(data["learning_rate"]),
+    }
+
+
+def format_duration(seconds: float) -> str:
+    """12 -> '0m12s', 3725 -> '1h02m05s' (the training.log style)."""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"

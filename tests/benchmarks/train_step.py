@@ -1,0 +1,136 @@
+"""How long one DQN training step takes on snake, batch 64 (issue 2's speed targets).
+
+One step = the target network's forward on the next states, the online forward and
+backward, Huber loss, gradient clipping and one Adam update: exactly what the trainer
+does every train_every turns. Two networks:
+  (a) MLP: 3074 inputs (6 channels x 16 x 32 board + 2 extras), hidden [128, 128], 5 actions;
+  (b) CNN: the same board through conv 6->32->64, then the same head.
+Targets: the MLP step in at most 0.75 ms; the CNN step at least 60% of this machine's
+float32 matrix-product rate, measured in the same run with a (32768 x 288) @ (288 x 64)
+product, the shape of the big convolution's im2col product.
+
+Run: python tests/benchmarks/train_step.py   (times are the best of several repeats,
+as the machine is shared; the median is shown too)
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from retro_gamer.losses import huber_loss
+from retro_gamer.metadata import GameMetadata
+from retro_gamer.network import ConvQNetwork, build_network
+from retro_gamer.optim import Adam, clip_grad_norm
+
+BATCH = 64
+GAMMA = 0.99
+HEIGHT, WIDTH = 16, 32
+CHARACTERS = ["@", "*", ">", "<", "^", "v"]     # apple, body, heads: codes 1, 2, 3..6
+
+
+def snake_metadata(spatial: bool) -> GameMetadata:
+    return GameMetadata(actions=["KEY_RIGHT", "KEY_UP", "KEY_LEFT", "KEY_DOWN"], reward="reward",
+                        character_set=CHARACTERS, board_size=(WIDTH, HEIGHT), spatial=spatial,
+                        observe_state=["apple_dx", "apple_dy"], extras_size=2)
+
+
+def snake_boards(rng: np.random.Generator, batch: int) -> np.ndarray:
+    """(batch, H*W) uint8 codes: a head, a body of 2 to 6 cells behind it, an apple."""
+    codes = np.zeros((batch, HEIGHT, WIDTH), np.uint8)
+    for board in codes:
+        y, x = rng.integers(0, HEIGHT), rng.integers(8, WIDTH)
+        board[y, x] = 3 + rng.integers(0, 4)
+        board[y, x - 1 - rng.integers(2, 7):x] = 2
+        board[rng.integers(0, HEIGHT), rng.integers(0, 8)] = 1
+    return codes.reshape(batch, -1)
+
+
+def matmul_flops(net, batch: int) -> int:
+    """Multiply-adds x 2 of one step's matrix products.
+
+    Forward of the online and target networks, and the online backward: the weight
+    gradient and the input gradient of every layer, except the first layer's input
+    gradient, which nobody needs.
+    """
+    layer_macs = []                                 # (multiply-adds of the forward, needs input grad)
+    if isinstance(net, ConvQNetwork):
+        _, height, width = net.board_shape
+        for name in ("conv.0", "conv.2"):
+            layer_macs.append(net.params[f"{name}.weight"].size * height * width)
+    for name in net._linear_names:
+        layer_macs.append(net.params[f"{name}.weight"].size)
+    forward = sum(layer_macs)
+    backward = 2 * forward - layer_macs[0]
+    return 2 * batch * (2 * forward + backward)
+
+
+def time_it(function, repeats: int) -> tuple[float, float]:
+    """(best, median) seconds of function() over repeats calls, after one warm-up call."""
+    function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times), float(np.median(times))
+
+
+def gemm_rate(repeats: int = 10) -> float:
+    """This machine's float32 matrix-product speed in GFLOP/s, best of repeats."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((32768, 288), dtype=np.float32)
+    b = rng.standard_normal((288, 64), dtype=np.float32)
+    out = np.empty((32768, 64), np.float32)
+    best, _ = time_it(lambda: np.matmul(a, b, out=out), repeats)
+    return 2 * 32768 * 288 * 64 / best / 1e9
+
+
+def training_step_function(spatial: bool):
+    """A zero-argument function doing one full training step on a fixed snake batch."""
+    rng = np.random.default_rng(0)
+    metadata = snake_metadata(spatial)
+    online, _ = build_network(metadata, {"hidden_sizes": [128, 128]}, rng=rng)
+    target, _ = build_network(metadata, {"hidden_sizes": [128, 128]}, rng=rng)
+    online.copy_to(target)
+    optimizer = Adam(online.params, lr=1e-3)
+    codes, next_codes = snake_boards(rng, BATCH), snake_boards(rng, BATCH)
+    extras = rng.uniform(-1, 1, (BATCH, 2)).astype(np.float32)
+    next_extras = rng.uniform(-1, 1, (BATCH, 2)).astype(np.float32)
+    actions = rng.integers(0, metadata.n_actions, BATCH)
+    rewards = rng.choice(np.array([-1, 1, 50, -10], np.float32), BATCH)
+    dones = (rng.random(BATCH) < 0.05).astype(np.float32)
+    taken = np.arange(BATCH)
+
+    def step():
+        next_q = target.forward_codes(next_codes, next_extras)
+        td_target = rewards + GAMMA * next_q.max(axis=1) * (1.0 - dones)
+        q_values = online.forward_codes(codes, extras)
+        loss, d_taken = huber_loss(q_values[taken, actions], td_target)
+        d_q = np.zeros_like(q_values)
+        d_q[taken, actions] = d_taken
+        grads = online.backward(d_q)
+        clip_grad_norm(grads, 10.0)
+        optimizer.step(grads)
+
+    return step, online
+
+
+def main() -> None:
+    rate_before = gemm_rate()
+    mlp_step, mlp = training_step_function(spatial=False)
+    mlp_best, mlp_median = time_it(mlp_step, 300)
+    cnn_step, cnn = training_step_function(spatial=True)
+    cnn_best, cnn_median = time_it(cnn_step, 10)
+    rate = max(rate_before, gemm_rate())
+    print(f"float32 matrix product (32768x288 @ 288x64): {rate:.0f} GFLOP/s")
+    for name, net, best, median in (("MLP", mlp, mlp_best, mlp_median), ("CNN", cnn, cnn_best, cnn_median)):
+        flops = matmul_flops(net, BATCH)
+        print(f"{name} step: {best * 1e3:.2f} ms (median {median * 1e3:.2f} ms), "
+              f"{flops / 1e9:.3f} GFLOP -> {flops / best / 1e9:.0f} GFLOP/s "
+              f"= {100 * flops / best / 1e9 / rate:.0f}% of the matrix-product rate")
+    print("targets: MLP step <= 0.75 ms; CNN step >= 60% of the matrix-product rate")
+
+
+if __name__ == "__main__":
+    main()

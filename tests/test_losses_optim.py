@@ -1,0 +1,138 @@
+"""Huber loss, gradient clipping and Adam, against their textbook definitions."""
+import numpy as np
+import pytest
+
+from gradcheck import numerical_gradient, relative_error
+from retro_gamer.errors import CheckpointError
+from retro_gamer.losses import huber_loss
+from retro_gamer.metadata import GameMetadata
+from retro_gamer.network import build_network
+from retro_gamer.optim import Adam, clip_grad_norm
+
+rng = np.random.default_rng(7)
+
+
+def test_huber_is_half_square_inside_one_and_linear_outside():
+    q = np.array([0.5, 3.0, -2.0, 1.0], np.float32)
+    target = np.zeros(4, np.float32)
+    loss, d_q = huber_loss(q, target)
+    assert loss == pytest.approx((0.125 + 2.5 + 1.5 + 0.5) / 4)
+    np.testing.assert_allclose(d_q, np.array([0.5, 1.0, -1.0, 1.0]) / 4)
+    assert d_q.dtype == np.float32
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_huber_gradient_matches_central_differences(weighted):
+    # Errors away from the kink at |error| = 1, where the derivative is not smooth.
+    q = rng.standard_normal(8) * 2
+    target = q + np.array([0.3, -0.7, 2.5, -4.0, 0.05, 1.5, -1.3, 0.9])
+    weights = rng.uniform(0.1, 1.0, 8) if weighted else None
+    _, d_q = huber_loss(q, target, weights)
+    expected = numerical_gradient(lambda: huber_loss(q, target, weights)[0], q)
+    assert relative_error(d_q, expected) < 1e-8
+
+
+def test_huber_weights_scale_each_sample():
+    q, target = np.array([0.5, 3.0]), np.zeros(2)
+    loss, d_q = huber_loss(q, target, np.array([2.0, 0.0]))
+    assert loss == pytest.approx(2 * 0.125 / 2)
+    np.testing.assert_allclose(d_q, [2 * 0.5 / 2, 0.0])
+
+
+def plain_copies(arrays):
+    """The same arrays as a plain dict of separate arrays: the optimisers' slow path."""
+    return {name: a.copy() for name, a in arrays.items()}
+
+
+def small_network():
+    meta = GameMetadata(actions=["a", "b"], reward="r", character_set=["@", "*"], board_size=(5, 4),
+                        spatial=True, extras_size=1)
+    net, _ = build_network(meta, {"hidden_sizes": [8]}, rng=np.random.default_rng(0))
+    for g in net.grads.values():
+        g[...] = rng.standard_normal(g.shape)
+    return net
+
+
+@pytest.mark.parametrize("flat", [True, False])
+def test_clipping_scales_to_max_norm_and_keeps_direction(flat):
+    net = small_network()
+    grads = net.grads if flat else plain_copies(net.grads)
+    before = plain_copies(grads)
+    norm = np.sqrt(sum(np.sum(g.astype(np.float64) ** 2) for g in before.values()))
+    assert clip_grad_norm(grads, max_norm=10.0) == pytest.approx(norm, rel=1e-6)
+    factor = 10.0 / (norm + 1e-6)
+    for name in grads:
+        np.testing.assert_allclose(grads[name], before[name] * factor, rtol=1e-6)
+    assert np.sqrt(sum(np.sum(g.astype(np.float64) ** 2) for g in grads.values())) == pytest.approx(10.0)
+
+
+def test_clipping_leaves_small_gradients_alone():
+    grads = {"w": np.array([3.0, 4.0], np.float32)}
+    assert clip_grad_norm(grads, max_norm=10.0) == pytest.approx(5.0)
+    np.testing.assert_array_equal(grads["w"], [3.0, 4.0])
+
+
+def textbook_adam(w, gradients, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    """Adam as printed in Kingma & Ba (2015) and the torch.optim.Adam documentation, float64."""
+    w, m, v = w.astype(np.float64), 0.0, 0.0
+    for t, g in enumerate(gradients, start=1):
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        w = w - lr * (m / (1 - beta1 ** t)) / (np.sqrt(v / (1 - beta2 ** t)) + eps)
+    return w
+
+
+def test_adam_matches_the_textbook_over_several_steps():
+    w = rng.standard_normal(50).astype(np.float32)
+    gradients = [rng.standard_normal(50).astype(np.float32) * scale for scale in (1.0, 0.1, 3.0, 1e-3)]
+    params = {"w": w.copy()}
+    adam = Adam(params, lr=0.01)
+    for g in gradients:
+        adam.step({"w": g})
+    np.testing.assert_allclose(params["w"], textbook_adam(w, gradients, 0.01), rtol=1e-6, atol=1e-7)
+
+
+def test_flat_adam_matches_adam_array_by_array():
+    net = small_network()
+    plain_params = plain_copies(net.params)
+    flat_adam, plain_adam = Adam(net.params, lr=0.01), Adam(plain_params, lr=0.01)
+    assert flat_adam._flat_params is not None and plain_adam._flat_params is None
+    for _ in range(3):
+        for g in net.grads.values():
+            g[...] = rng.standard_normal(g.shape)
+        flat_adam.step(net.grads)
+        plain_adam.step(plain_copies(net.grads))
+    for name in plain_params:
+        np.testing.assert_allclose(net.params[name], plain_params[name], rtol=1e-6, atol=1e-8, err_msg=name)
+        np.testing.assert_allclose(flat_adam.v[name], plain_adam.v[name], rtol=1e-6, err_msg=name)
+
+
+def test_learning_rate_decay_shrinks_the_step():
+    params = {"w": np.zeros(3, np.float32)}
+    adam = Adam(params, lr=0.1)
+    adam.decay_learning_rate(0.5)
+    adam.step({"w": np.ones(3, np.float32)})
+    np.testing.assert_allclose(params["w"], -0.05, rtol=1e-5)     # the first step's size is lr
+
+
+def test_adam_state_round_trip_continues_exactly():
+    net = small_network()
+    adam = Adam(net.params, lr=0.01)
+    adam.step(net.grads)
+    saved_state, saved_params = adam.state_dict(), plain_copies(net.params)
+    adam.step(net.grads)
+    expected = plain_copies(net.params)
+
+    net.load_params(saved_params)
+    resumed = Adam(net.params, lr=1.0)
+    resumed.load_state_dict(saved_state)
+    resumed.step(net.grads)
+    for name in expected:
+        np.testing.assert_array_equal(net.params[name], expected[name])
+
+
+def test_adam_state_of_another_network_is_refused():
+    adam = Adam({"w": np.zeros(3, np.float32)}, lr=0.1)
+    state = Adam({"w": np.zeros(4, np.float32)}, lr=0.1).state_dict()
+    with pytest.raises(CheckpointError, match="w"):
+        adam.load_state_dict(state)
