@@ -296,9 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
         _run_eval,
     )
     evaluate.add_argument("run_dir", metavar="RUN_DIR", help="the run folder")
-    evaluate.add_argument("--checkpoint", action="append", metavar="NAME",
-                          help="a checkpoint to evaluate; repeat to compare several "
-                               "(default: the latest)")
+    evaluate.add_argument("--checkpoint", action="extend", nargs="+", metavar="NAME",
+                          help="checkpoints to compare side by side: --checkpoint ep_0100 final, "
+                               "or repeat the option (default: the latest)")
     evaluate.add_argument("--episodes", type=_positive_integer, default=100, metavar="N",
                           help="games per checkpoint (default: 100)")
     evaluate.add_argument("--seed", type=int, default=0, metavar="N",

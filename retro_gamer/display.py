@@ -108,7 +108,8 @@ class TrainingDisplay:
     def chart_lines(self, width: int) -> list[str]:
         """The four checkpoint charts, four across on a wide terminal, else two by two."""
         if not self.history:
-            return ["Charts of the checkpoint averages appear here after the first checkpoint."[:width]]
+            waiting = "Charts of the checkpoint averages appear here after the first checkpoint."
+            return [waiting[:width]]
         across = 4 if width >= 4 * 20 + 3 * 2 else 2
         panel_width = (width - 2 * (across - 1)) // across
         if panel_width < 8:

@@ -229,7 +229,7 @@ def conv3x3_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, relu: b
 
 
 def conv3x3_backward(d_out: np.ndarray, x: np.ndarray, weight: np.ndarray,
-                     d_weight: np.ndarray, d_bias: np.ndarray, relu_out: np.ndarray | None = None,
+                     d_weight: np.ndarray, d_bias: np.ndarray, *, relu_out: np.ndarray | None = None,
                      need_input_grad: bool = True) -> np.ndarray | None:
     """d_out: (B, F, H, W), x: the forward's input (B, C, H, W) -> d_x (B, C, H, W), or None.
 

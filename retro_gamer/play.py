@@ -39,8 +39,17 @@ def q_value_lines(labels: list[str], q_values, turn: int) -> list[str]:
         bar = "█" * round(share * BAR_WIDTH)
         mark = CHOSEN if index == best else " "
         lines.append(f"{mark} {label:<{label_width}} {float(value):+7.2f} {bar}")
-    lines.append(f"turn {turn}  Esc quits")
+    lines.append(f"turn {turn}  Enter/Esc quits")
     return lines
+
+
+def q_value_line(labels: list[str], q_values) -> str:
+    """The same on one line, for a terminal with no room for the panel: the chosen
+    action in brackets."""
+    best = int(q_values.argmax())
+    parts = [f"{label} {float(value):+.1f}" for label, value in zip(labels, q_values)]
+    parts[best] = f"[{parts[best]}]"
+    return "Q: " + " ".join(parts)
 
 
 class QValuePanel:
@@ -53,27 +62,26 @@ class QValuePanel:
         self.labels = labels
 
     def draw(self, game, q_values) -> None:
-        lines = q_value_lines(self.labels, q_values, game.turn_number)
-        self._write(game, lines)
+        self._write(game, q_value_lines(self.labels, q_values, game.turn_number),
+                    q_value_line(self.labels, q_values))
 
     def draw_message(self, game, message: str) -> None:
-        self._write(game, [message])
+        self._write(game, [message], message)
 
-    def _write(self, game, lines: list[str]) -> None:
+    def _write(self, game, lines: list[str], one_line: str) -> None:
         term = self.terminal
         width = max(len(line) for line in lines)
         left, top = self.view.get_view_origin_coords(game)
         view_width, view_height = game.view_size
         state_lines = self.view.state_height(game)
         below = top + view_height + (state_lines + 2 if state_lines else 1)
-        if below + len(lines) <= term.height and left - 1 + width <= term.width:
-            x, y = left - 1, below
+        if below + len(lines) <= term.height and max(0, left - 1) + width <= term.width:
+            x, y = max(0, left - 1), below
         elif left + view_width + 2 + width <= term.width and top - 1 + len(lines) <= term.height:
-            x, y = left + view_width + 2, top - 1
+            x, y = left + view_width + 2, max(0, top - 1)
         elif below < term.height:
-            x, y = 0, below
-            lines = ["  ".join(line.strip() for line in lines[1:-1])[: term.width - 1]]
-            width = term.width - 1
+            x, y, width = 0, below, term.width - 1
+            lines = [one_line[:width]]
         else:
             return
         text = "".join(term.move_xy(x, y + row) + line.ljust(width) for row, line in enumerate(lines))

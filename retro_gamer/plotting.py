@@ -70,12 +70,13 @@ def chart_rows(values: list[float], width: int, height: int) -> list[str]:
 
 
 def format_value(value: float | None) -> str:
-    """A number short enough for an axis label: '+22.3', '0.938', '1.2e+04'."""
+    """A number short enough for an axis label: '-22.3', '0.938', '1.2e+04', '3.0e-05'."""
     if value is None or math.isnan(value):
         return "-"
-    if abs(value) >= 10000:
+    size = abs(value)
+    if size >= 10000 or 0 < size < 0.001:
         return f"{value:.1e}"
-    if abs(value) < 1 and value != 0:
+    if size < 1 and value != 0:
         return f"{value:.3f}"
     return f"{value:.1f}"
 

@@ -98,6 +98,8 @@ class OneBoardMLP:
     - each bias is stored as one more weight row, multiplied by an input that is always
       1, so "x @ W + b" is a single product;
     - the activations go into buffers made once, with that constant 1 at their end.
+
+    The weights are copied into this layout once, when the policy loads its checkpoint.
     """
 
     def __init__(self, network, encoder):
@@ -111,7 +113,8 @@ class OneBoardMLP:
         self.extras_in = np.ones(self.extras_rows.shape[0], dtype=np.float32)
         self.layers = []
         for name in names[1:]:
-            weight_rows = _with_bias_row(network.params[name + ".weight"].T, network.params[name + ".bias"])
+            weight, bias = network.params[name + ".weight"], network.params[name + ".bias"]
+            weight_rows = _with_bias_row(weight.T, bias)
             activations = np.ones(weight_rows.shape[0], dtype=np.float32)
             self.layers.append((weight_rows, activations, activations[:-1]))
 

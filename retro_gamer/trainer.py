@@ -34,6 +34,7 @@ from typing import Callable
 import numpy as np
 
 from retro_gamer import checkpoints as ckpt
+from retro_gamer.blas import blas_threads
 from retro_gamer.config import resolve_hyperparams, save_trainer_config
 from retro_gamer.environment import GameEnvironment, discover_characters
 from retro_gamer.errors import CheckpointError, ConfigError
@@ -268,6 +269,11 @@ class DQNTrainer:
         after each checkpoint. On Ctrl-C, the finished episodes are saved in a checkpoint
         and TrainingInterrupted is raised.
         """
+        # An MLP's products are small: one BLAS thread is faster (see blas.py).
+        with blas_threads(None if self.metadata.spatial else 1):
+            self._train(on_checkpoint, on_episode)
+
+    def _train(self, on_checkpoint, on_episode) -> None:
         if self.complete:
             return
         header = (

@@ -412,7 +412,10 @@ class PseudoTerminal:
         import struct
         import termios
 
-        env = {**os.environ, "TERM": "xterm-256color", "PYTHONPATH": str(Path(__file__).parents[1])}
+        env = {**os.environ, "TERM": "xterm-256color", "PYTHONPATH": str(Path(__file__).parents[1]),
+               # blessed asks a new terminal about itself and waits up to 5 s for the answer;
+               # this pseudo-terminal never answers.
+               "BLESSED_QUERY_TIMEOUT_SECONDS": "0.05"}
         env.pop("COLUMNS", None)
         env.pop("LINES", None)
         self.pid, self.fd = pty.fork()
@@ -461,7 +464,8 @@ class PseudoTerminal:
 
 
 def text_of(output: bytes) -> str:
-    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][0-9A-Za-z]|\x1b[=>78]", "", output.decode("utf-8", "replace"))
+    escapes = r"\x1bP[^\x1b]*\x1b\\|\x1b\[[0-9;?>]*[A-Za-z]|\x1b[()][0-9A-Za-z]|\x1b[=>78]"
+    return re.sub(escapes, "", output.decode("utf-8", "replace"))
 
 
 def test_play_under_a_terminal_shows_q_values_and_quits_on_escape(run_copy, game_dir):
@@ -505,3 +509,65 @@ def test_ctrl_c_during_training_keeps_a_checkpoint_and_says_how_to_resume(game_d
     assert int(kept.group(1)) == int(kept.group(2)[3:7])
     assert f"Resume with:  retro-gamer train {run}" in text
     assert "Traceback" not in text
+
+
+# --------------------------------------------------------------------------- the play screen
+
+def test_q_value_lines_mark_the_chosen_action():
+    import numpy as np
+
+    from retro_gamer.play import action_label, q_value_lines
+
+    labels = [action_label(key) for key in ["KEY_RIGHT", "a", None]]
+    assert labels == ["right", "a", "no-op"]
+    lines = q_value_lines(labels, np.array([0.5, 2.0, -1.0], dtype=np.float32), turn=7)
+    assert lines[0] == "Q-values this turn"
+    assert lines[1] == "  right   +0.50 ███"
+    assert lines[2] == "▶ a       +2.00 ██████"
+    assert lines[3] == "  no-op   -1.00 "
+    assert lines[4] == "turn 7  Enter/Esc quits"
+
+
+class FakeScreen:
+    """Terminal, view and game sizes for placing the Q-value panel."""
+
+    def __init__(self, width, height, board=(32, 16), state_lines=5):
+        self.width, self.height = width, height
+        self.view_size, self.turn_number, self.state_lines = board, 3, state_lines
+
+    def move_xy(self, x, y):
+        return f"<{x},{y}>"
+
+    def get_view_origin_coords(self, game):
+        return (self.width - self.view_size[0] - 2) // 2, (self.height - self.view_size[1] - 3) // 2
+
+    def state_height(self, game):
+        return self.state_lines
+
+
+@pytest.mark.parametrize("width,height,where", [
+    (120, 40, "<42,33>"),   # under the board and the game state
+    (80, 24, "<57,1>"),     # no room under it: to the right of the board
+    (60, 28, "<0,27>"),     # no room beside it either: one line under it
+])
+def test_q_value_panel_goes_where_it_fits(width, height, where, capsys):
+    import numpy as np
+
+    from retro_gamer.play import QValuePanel
+
+    screen = FakeScreen(width, height)
+    panel = QValuePanel(screen, screen, ["right", "up", "left", "down", "no-op"])
+    panel.draw(screen, np.arange(5, dtype=np.float32))
+    drawn = capsys.readouterr().out
+    assert drawn.startswith(where)
+    assert "▶ no-op" in drawn or "[no-op +4.0]" in drawn
+    assert all(int(x) + len(text) <= width
+               for x, text in re.findall(r"<(\d+),\d+>([^<]*)", drawn))
+
+
+def test_q_value_panel_message_fits_on_one_line(capsys):
+    from retro_gamer.play import QValuePanel
+
+    screen = FakeScreen(40, 28)
+    QValuePanel(screen, screen, ["right"]).draw_message(screen, "Game over after 3 turns. Enter or Escape quits.")
+    assert capsys.readouterr().out == "<0,27>" + "Game over after 3 turns. Enter or Escape"[:39]

@@ -7,6 +7,7 @@ does, so these tests need no installed copy of the walkthrough project.
 import functools
 import importlib
 import importlib.util
+import os
 import random
 import shutil
 import statistics
@@ -283,8 +284,12 @@ def test_autoplay_plays_a_whole_game_with_a_trained_policy(name, game_argument, 
          "--training-episodes", "100", "--max-turns-per-episode", "5", "--seed", "0"],
         ["retro-gamer", "train", run_dir],
     ]
+    # One BLAS thread: for matrices this small, more threads only wait for each other.
+    environment = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
     for command in commands:
-        done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            command, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 0, done.stdout + done.stderr
 
     monkeypatch.chdir(tmp_path)

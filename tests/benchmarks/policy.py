@@ -58,6 +58,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         policy = TrainedPolicy(trained_snake(Path(folder)))
     game = new_game()
+    game.step()  # past turn 0, when the encoder re-reads the positions of the agents
     decision_only = calls_per_second(lambda: policy.get_action(game))
 
     state = {"game": new_game()}
