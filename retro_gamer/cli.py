@@ -9,6 +9,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shlex
 import sys
@@ -309,7 +310,16 @@ def build_parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------- running a command
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 success, 1 error, 2 usage)."""
+    """Run the command line; returns the exit status (0 success, 1 error, 2 usage, 130 Ctrl-C)."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        # Ctrl-C at any moment, even while the command line itself is being read.
+        print("\nStopped.", file=sys.stderr)
+        return INTERRUPTED
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -318,11 +328,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    # Games are usually plain files in the folder you run retro-gamer from, but a console
-    # script's sys.path starts with the script's folder, not yours.
-    if "" not in sys.path and str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
     try:
+        # Games are usually plain files in the folder you run retro-gamer from, but a
+        # console script's sys.path starts with the script's folder, not yours.
+        if "" not in sys.path and str(Path.cwd()) not in sys.path:
+            sys.path.insert(0, str(Path.cwd()))
         return args.run(args) or 0
     except RetroGamerError as error:
         _print_error(str(error))
@@ -332,10 +342,20 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except OSError as error:
         _print_error(_describe_os_error(error))
-    except KeyboardInterrupt:
-        print("\nStopped.", file=sys.stderr)
-        return INTERRUPTED
+    except MemoryError:
+        _print_error(
+            "There is not enough memory for this run. The replay memory (memory_capacity), the "
+            "network (hidden_sizes) and the learning batch (batch_size) take the most room: make "
+            "them smaller in config.toml (or on the command line) and try again."
+        )
+    except Exception as error:
+        if os.environ.get(DEBUG_VARIABLE):
+            raise
+        _print_error(_describe_unexpected(error))
     return 1
+
+
+DEBUG_VARIABLE = "RETRO_GAMER_DEBUG"
 
 
 def _print_error(message: str) -> None:
@@ -344,9 +364,30 @@ def _print_error(message: str) -> None:
 
 
 def _describe_os_error(error: OSError) -> str:
+    import errno
+
+    if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EROFS):
+        from retro_gamer.files import describe_write_error
+
+        return (f"{describe_write_error(error)} Files are replaced only once they are complete, "
+                f"so nothing saved before was damaged; run the command again afterwards.")
     where = f" {error.filename}" if error.filename else ""
     reason = error.strerror or str(error)
     return f"{reason}:{where}. Check the path and its permissions, then try again."
+
+
+def _describe_unexpected(error: Exception) -> str:
+    """A one-paragraph report of an error nobody foresaw: what and where, and what to do."""
+    import traceback
+
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" (at {frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
+    return (
+        f"something unexpected went wrong: {type(error).__name__}: {error}{where}. "
+        f"Your files are safe: every file is replaced only once its new version is complete. "
+        f"This is a bug in retro-gamer or in the game; please report it with the command you ran. "
+        f"Run the command again with {DEBUG_VARIABLE}=1 set to see the full traceback."
+    )
 
 
 def _run_directory(text: str) -> Path:
@@ -423,11 +464,21 @@ def _print_create_summary(args, output: Path, metadata, config: dict) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    with _stop_signals_like_ctrl_c():
+        return _train(args)
+
+
+def _train(args: argparse.Namespace) -> int:
     run_dir = _run_directory(args.run_dir)
+    from retro_gamer.checkpoints import CHECKPOINT_DIR
     from retro_gamer.display import TrainingDisplay
+    from retro_gamer.files import remove_temporaries
     from retro_gamer.runlog import read_checkpoint_history
     from retro_gamer.trainer import DQNTrainer, TrainingInterrupted
 
+    # Before anything reads the run: what a killed write left behind is never a file to load.
+    for folder in (run_dir, run_dir / CHECKPOINT_DIR):
+        remove_temporaries(folder)
     trainer = DQNTrainer.from_run_dir(run_dir)
     loaded = trainer.resume(args.resume)
     total = trainer.hp["training_episodes"]
@@ -455,6 +506,29 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _stop_signals_like_ctrl_c():
+    """While training, a plain `kill` (SIGTERM) or a closed terminal (SIGHUP) stops it as
+    Ctrl-C does: the finished episodes are saved first. A signal the process was told to
+    ignore (nohup) stays ignored."""
+    import signal
+    import threading
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    numbers = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {number: signal.signal(number, interrupt) for number in numbers
+                    if signal.getsignal(number) == signal.SIG_DFL}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def _stopped_message(stop, run_dir: str) -> str:
     if stop.checkpoint is None:
         return ("\nStopped before the first episode finished, so there was nothing to save. "
@@ -474,7 +548,7 @@ def _run_play(args: argparse.Namespace) -> int:
 
 def _run_info(args: argparse.Namespace) -> int:
     run_dir = _run_directory(args.run_dir)
-    from retro_gamer.checkpoints import list_checkpoints
+    from retro_gamer.checkpoints import list_checkpoints, published_checkpoints
     from retro_gamer.config import read_config
     from retro_gamer.runlog import read_checkpoint_history
 
@@ -500,6 +574,10 @@ def _run_info(args: argparse.Namespace) -> int:
         print(f"\nNo checkpoints logged yet. Train with:  {_command('train', args.run_dir)}")
     files = [path.name for path in list_checkpoints(run_dir)]
     print(f"\nCheckpoints ({len(files)}): {files}")
+    published = [path.name for path in published_checkpoints(run_dir)]
+    if published:
+        print(f"Also {len(published)} checkpoint(s) of the published PyTorch retro-gamer, which this "
+              f"edition cannot read: {published}. '{_command('clean', args.run_dir)}' removes them.")
     return 0
 
 
@@ -519,10 +597,44 @@ def _run_clean(args: argparse.Namespace) -> int:
     if not args.yes and not _confirm("Proceed? [y/N] "):
         print("Nothing was removed.")
         return 1
-    for path in doomed:
-        path.unlink(missing_ok=True)
+    left = remove_listed(run_dir, doomed)
+    for path in left:
+        print(f"  left alone: {path.relative_to(run_dir)} (its folder changed since it was listed)")
     print(f"Cleaned. Run '{_command('train', args.run_dir)}' to start fresh.")
     return 0
+
+
+def remove_listed(run_dir: Path, doomed: list[Path]) -> list[Path]:
+    """Remove exactly the files listed by files_to_clean; return those left alone.
+
+    Each file is removed by its name inside a folder opened without following links, so
+    a folder swapped for a link after the listing cannot send the removal elsewhere.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+    if os.unlink not in os.supports_dir_fd:  # no such calls here (Windows): links are files there
+        for path in doomed:
+            path.unlink(missing_ok=True)
+        return []
+    left = []
+    run_fd = os.open(run_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        for path in doomed:
+            *folders, name = path.relative_to(run_dir).parts
+            folder_fd = run_fd
+            try:
+                if folders:  # checkpoints/: O_NOFOLLOW refuses it if it became a link
+                    folder_fd = os.open(os.path.join(*folders), flags, dir_fd=run_fd)
+                os.unlink(name, dir_fd=folder_fd)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                left.append(path)
+            finally:
+                if folder_fd != run_fd:
+                    os.close(folder_fd)
+    finally:
+        os.close(run_fd)
+    return left
 
 
 def files_to_clean(run_dir: Path) -> list[Path]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from retro_gamer.metadata import (
     problem,
     problem_report,
     read_toml,
+    toml_key,
     toml_value,
     unknown_key_problem,
 )
@@ -200,16 +202,23 @@ def hyperparameter_problems(hp: dict, section: str = "the hyperparameters") -> l
             "seed = 42   or delete the line for a different run each time",
         ))
     sizes = hp.get("hidden_sizes", [1])
-    if not (isinstance(sizes, list) and sizes and all(is_whole_number(s) and s > 0 for s in sizes)):
+    if not (isinstance(sizes, list) and sizes
+            and all(is_whole_number(s) and 0 < s <= MAX_LAYER_SIZE for s in sizes)):
         found.append(problem(
             f"hidden_sizes = {toml_value(sizes)}",
             "hidden_sizes lists the hidden layers of the network, one number of units per layer; "
-            "it needs at least one layer, and every size must be a positive whole number.",
+            "it needs at least one layer, and every size must be a positive whole number (at most "
+            f"{MAX_LAYER_SIZE}: two layers that wide would already need terabytes of memory).",
             "hidden_sizes = [128, 128]",
         ))
     found += _relation_problems(hp)
     return found
 
+
+# The largest sizes accepted. Larger ones could never fit in memory, so they can only be
+# typing mistakes (a few zeros too many), and they are caught here rather than as a crash.
+MAX_MEMORY_CAPACITY = 100_000_000
+MAX_LAYER_SIZE = 1_000_000
 
 # name: (must be a whole number?, lowest, lowest allowed?, highest allowed or None, why it matters)
 _NUMBERS = {
@@ -234,8 +243,9 @@ _NUMBERS = {
                     "lies between 0 and 1."),
     "batch_size": (True, 1, True, None,
                    "each training step learns from this many remembered turns at once."),
-    "memory_capacity": (True, 1, True, None,
-                        "the replay memory keeps this many recent turns to learn from."),
+    "memory_capacity": (True, 1, True, MAX_MEMORY_CAPACITY,
+                        "the replay memory keeps this many recent turns to learn from, and "
+                        "reserves room for all of them when training starts."),
     "target_update_freq": (True, 1, True, None,
                            "the target network, which provides the TD targets, is refreshed every "
                            "this many training steps."),
@@ -259,6 +269,8 @@ def _number_problems(name, value, integer, low, low_ok, high, why) -> list[str]:
     else:
         right_type = isinstance(value, (int, float)) and not isinstance(value, bool)
     setting, fix = f"{name} = {toml_value(value)}", f"{name} = {default}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return [problem(setting, f"{name} must be an ordinary number, not infinity or nan: {why}", fix)]
     if not right_type:
         kind = "a whole number" if integer else "a number"
         if isinstance(value, bool):
@@ -345,13 +357,13 @@ def read_config(run_dir) -> RunConfig:
         if section not in SECTIONS:
             close = difflib.get_close_matches(section, SECTIONS, n=1, cutoff=0.6)
             problems.append(problem(
-                f"[{section}]",
-                f"config.toml has no section called [{section}], so none of its settings would be used.",
+                f"[{toml_key(section)}]",
+                f"config.toml has no section called [{toml_key(section)}], so none of its settings would be used.",
                 f"did you mean [{close[0]}]?" if close else "the sections are: " + ", ".join(f"[{s}]" for s in SECTIONS[:-1]),
             ))
         elif not isinstance(value, dict):
             problems.append(problem(
-                f"{section} = {toml_value(value)}",
+                f"{toml_key(section)} = {toml_value(value)}",
                 f"{section} must be a section, [{section}].",
                 f"write [{section}] on a line of its own, then its settings below it",
             ))

@@ -8,6 +8,7 @@ leaves the previous version intact.
 """
 from __future__ import annotations
 
+import errno
 import io
 import os
 import tempfile
@@ -21,8 +22,12 @@ TEMP_PREFIX = ".tmp-"
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Replace ``path`` with ``data`` atomically (temporary file + fsync + rename)."""
     path = Path(path)
+    mode = _permissions_for(path)
     fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX + path.name + ".", dir=path.parent)
     try:
+        # mkstemp makes the file private (0600); give it the permissions an ordinary
+        # write would, so that a shared run folder stays readable by the others.
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -71,6 +76,55 @@ def atomic_save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> N
 def is_temporary(path: str | os.PathLike) -> bool:
     """True for a temporary file left by an interrupted atomic write."""
     return Path(path).name.startswith(TEMP_PREFIX)
+
+
+def remove_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that killed writes left in ``folder``; return them.
+
+    An atomic write removes its temporary file on any error or Ctrl-C, but a process
+    killed outright (SIGKILL, a power cut) cannot: the half-written file stays, under a
+    name no reader ever opens. Links are removed as links, never followed.
+    """
+    try:
+        entries = list(Path(folder).iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    removed = []
+    for path in entries:
+        if is_temporary(path) and (path.is_symlink() or path.is_file()):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def describe_write_error(error: OSError) -> str:
+    """What went wrong when a file could not be written, and what to do about it."""
+    where = f" {error.filename}" if error.filename else ""
+    reason = error.strerror or str(error) or type(error).__name__
+    if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        advice = "The disk is full: free some space (or move the run to another disk)."
+    elif error.errno in (errno.EACCES, errno.EPERM):
+        advice = "You may not write there: check the permissions of the folder and its files."
+    elif error.errno == errno.EROFS:
+        advice = "The disk is read-only: copy the run to a folder you can write to."
+    else:
+        advice = "Check the disk and the path."
+    return f"Could not write{where} ({reason}). {advice}"
+
+
+def _permissions_for(path: Path) -> int:
+    """The permission bits of the file being replaced, or the umask's default for a new file."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    # The umask can only be read by setting it; set it straight back.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(folder: Path) -> None:

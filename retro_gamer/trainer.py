@@ -37,8 +37,9 @@ from retro_gamer import checkpoints as ckpt
 from retro_gamer.blas import blas_threads
 from retro_gamer.config import resolve_hyperparams, save_trainer_config
 from retro_gamer.environment import GameEnvironment, discover_characters
-from retro_gamer.errors import CheckpointError, ConfigError
-from retro_gamer.files import atomic_save_npz, atomic_write_text
+from retro_gamer.errors import CheckpointError, ConfigError, GameError
+from retro_gamer.files import (atomic_save_npz, atomic_write_bytes, atomic_write_text, describe_write_error,
+                               remove_temporaries)
 from retro_gamer.losses import huber_loss
 from retro_gamer.metadata import PREPROCESSING_FIELDS, GameMetadata, unknown_key_problem, problem_report
 from retro_gamer.network import build_network
@@ -266,10 +267,12 @@ class DQNTrainer:
 
         Saves a checkpoint every 100 episodes and at the end (also as final.npz).
         ``on_episode(stats)`` is called after each episode and ``on_checkpoint(stats)``
-        after each checkpoint. On Ctrl-C, the finished episodes are saved in a checkpoint
-        and TrainingInterrupted is raised.
+        after each checkpoint. Finished episodes are never lost: on Ctrl-C they are saved
+        in a checkpoint and TrainingInterrupted is raised; when the game crashes they are
+        saved and the GameError says where; when a file cannot be written (a full disk)
+        a CheckpointError says what failed, and the checkpoints already saved are intact.
         """
-        # An MLP's products are small: one BLAS thread is faster (see blas.py).
+        # An MLP's matrix products are small: one BLAS thread is faster (see blas.py).
         with blas_threads(None if self.metadata.spatial else 1):
             self._train(on_checkpoint, on_episode)
 
@@ -279,11 +282,12 @@ class DQNTrainer:
         header = (
             f"=== Resumed from {self.resumed_from.name}" if self.resumed_from else "=== Training started"
         )
-        self._append_log(f"{header} | {datetime.now():%Y-%m-%d %H:%M:%S} ===")
         self._saved_episode = self.episode
+        self._saved_checkpoint = self.resumed_from
         block: list[dict] = []
         block_started = time.perf_counter()
         try:
+            self._append_log(f"{header} | {datetime.now():%Y-%m-%d %H:%M:%S} ===")
             while not self.complete:
                 stats = self._play_episode()
                 self.episode += 1
@@ -304,12 +308,41 @@ class DQNTrainer:
                     if on_checkpoint:
                         on_checkpoint(summary)
         except KeyboardInterrupt:
-            kept = None
-            if self.episode > self._saved_episode:
-                self._checkpoint(block, time.perf_counter() - block_started)
-            if self.episode > 0:
-                kept = self.checkpoint_dir / f"{ckpt.checkpoint_name(self.episode)}.npz"
-            raise TrainingInterrupted(kept, self.episode) from None
+            self._keep_finished_episodes(block, block_started)
+            raise TrainingInterrupted(self._saved_checkpoint, self._saved_episode) from None
+        except GameError as error:
+            # The episode the game crashed in is lost; the ones before it are not.
+            self._keep_finished_episodes(block, block_started)
+            raise GameError(f"{error}\n\n{self._kept_sentence()}") from error
+        except OSError as error:
+            raise CheckpointError(self._write_failed_message(error)) from error
+
+    def _keep_finished_episodes(self, block: list[dict], block_started: float) -> None:
+        """After training stopped early, save the episodes finished since the last checkpoint."""
+        if self.episode == self._saved_episode:
+            return
+        try:
+            self._checkpoint(block, time.perf_counter() - block_started)
+        except KeyboardInterrupt:
+            # A second Ctrl-C was held back until the checkpoint was complete.
+            pass
+        except OSError as error:
+            raise CheckpointError(self._write_failed_message(error)) from error
+
+    def _kept_sentence(self) -> str:
+        if self._saved_checkpoint is None:
+            return "No episode had finished, so there was nothing to keep."
+        return (f"Episodes 1-{self._saved_episode} are kept in checkpoint {self._saved_checkpoint.name}; "
+                f"'retro-gamer train {self.run_dir}' resumes from there.")
+
+    def _write_failed_message(self, error: OSError) -> str:
+        if self._saved_checkpoint is None:
+            kept = "No checkpoint had been saved yet, so training will start again from episode 1."
+        else:
+            kept = (f"The checkpoints already saved are intact: the latest, {self._saved_checkpoint.name}, "
+                    f"holds episodes 1-{self._saved_episode}.")
+        return (f"{describe_write_error(error)}\nTraining stopped after episode {self.episode}. {kept}\n"
+                f"Then run 'retro-gamer train {self.run_dir}' to resume.")
 
     def _checkpoint(self, block: list[dict], seconds: float) -> dict:
         """Save ep_NNNN.npz (and final.npz at the end), the replay memory, episodes.csv and a log line."""
@@ -317,18 +350,22 @@ class DQNTrainer:
             return self._write_checkpoint(block, seconds)
 
     def _write_checkpoint(self, block: list[dict], seconds: float) -> dict:
+        # The order matters to a process killed halfway. episodes.csv goes first: rows of
+        # episodes that no checkpoint holds are dropped again on resume. The checkpoint
+        # goes before final.npz, the replay memory and the log line, which refer to it.
         self.total_training_seconds += seconds
-        self._saved_episode = self.episode
         name = ckpt.checkpoint_name(self.episode)
+        path = self.checkpoint_dir / f"{name}.npz"
+        self._write_episode_rows()
         arrays = self._checkpoint_arrays()
-        atomic_save_npz(self.checkpoint_dir / f"{name}.npz", arrays)
+        atomic_save_npz(path, arrays)
+        self._saved_episode, self._saved_checkpoint = self.episode, path
+        if self.complete:
+            atomic_save_npz(self.checkpoint_dir / "final.npz", arrays)
         replay = {f"memory/{k}": v for k, v in self.memory.state_dict().items()}
         atomic_save_npz(self.checkpoint_dir / ckpt.REPLAY_FILE, ckpt.save_arrays({
             "episode": np.array(self.episode), **replay,
         }))
-        if self.complete:
-            atomic_save_npz(self.checkpoint_dir / "final.npz", arrays)
-        self._write_episode_rows()
 
         learned = [s["avg_loss"] for s in block if s["learned"]]
         summary = {
@@ -382,68 +419,113 @@ class DQNTrainer:
         return json.loads(json.dumps(snapshot))
 
     def resume(self, checkpoint: str | Path | None = None) -> Path | None:
-        """Load the named checkpoint, or the latest one. Returns the file loaded, or None."""
+        """Load the named checkpoint, or the latest one. Returns the file loaded, or None.
+
+        Temporary files that a killed process left behind are deleted first; they are
+        never loaded. When the checkpoint cannot be read, the error names the newest
+        earlier checkpoint that can.
+        """
+        for folder in (self.run_dir, self.checkpoint_dir):
+            remove_temporaries(folder)
         if checkpoint is None:
             path = ckpt.latest_checkpoint(self.run_dir)
-            if path is None:
-                return None
         else:
             path = ckpt.resolve_checkpoint(self.run_dir, str(checkpoint))
+        if path is None:
+            # A fresh start: rows a killed session wrote before its first checkpoint go.
+            self._truncate_episode_log(0)
+            return None
         try:
-            self.load_checkpoint(path)
+            data = ckpt.read_checkpoint(path, path.name)
         except CheckpointError as error:
-            previous = ckpt.previous_checkpoint(self.run_dir, path)
-            if previous is not None and "damaged" in str(error):
-                raise CheckpointError(
-                    f"{error}\n\nThe previous checkpoint {previous.name} looks usable: resume from it "
-                    f"with 'retro-gamer train {self.run_dir} --resume {previous.stem}'."
-                ) from None
-            raise
+            raise CheckpointError(self._unreadable_message(error, path)) from None
+        self._restore(data, path)
+        final = self.checkpoint_dir / "final.npz"
+        if self.complete and not final.is_file():
+            # A process killed between the last checkpoint and final.npz: finish its work.
+            atomic_write_bytes(final, path.read_bytes())
         return path
+
+    def _unreadable_message(self, error: CheckpointError, path: Path) -> str:
+        previous = ckpt.previous_checkpoint(self.run_dir, path)
+        if previous is None:
+            return f"{error}\n\n(The file is {path}.)"
+        return (
+            f"{error}\n\nThe file is {path}. The previous checkpoint, {previous.name}, reads "
+            f"correctly: resume from it with 'retro-gamer train {self.run_dir} --resume {previous.stem}' "
+            f"(training then writes {path.name} again when it gets there), or move {path.name} "
+            f"out of the folder."
+        )
 
     def load_checkpoint(self, path: str | Path) -> None:
         """Restore everything a checkpoint holds, so training continues exactly where it stopped."""
         path = Path(path)
-        data = ckpt.read_checkpoint(path, path.name)
+        self._restore(ckpt.read_checkpoint(path, path.name), path)
+
+    def _restore(self, data: dict[str, np.ndarray], path: Path) -> None:
         try:
             self._check_compatibility(ckpt.json_entry(data, "config_snapshot"), path)
             self.online_network.load_params(ckpt.model_params(data, "model/"))
             self.target_network.load_params(ckpt.model_params(data, "target/"))
             self.optimizer.load_state_dict(_adam_state(data))
-            self.epsilon = float(data["epsilon"])
-            self.total_steps = int(data["total_steps"])
-            self.train_steps = int(data["train_steps"])
-            self.episode = int(data["episode"])
+            epsilon, episode = float(data["epsilon"]), int(data["episode"])
+            counters = [int(data["total_steps"]), int(data["train_steps"]), episode]
+            if not (0.0 <= epsilon <= 1.0 and min(counters) >= 0):
+                raise ValueError(f"epsilon {epsilon}, counters {counters}")
+            self.epsilon = epsilon
+            self.total_steps, self.train_steps, self.episode = counters
             self.total_training_seconds = float(data["total_training_seconds"])
             py_version, py_state, py_gauss = ckpt.json_entry(data, "rng/python")
             random.setstate((py_version, tuple(py_state), py_gauss))
             self.rng.bit_generator.state = ckpt.json_entry(data, "rng/numpy")
-        except (KeyError, ValueError, TypeError) as error:
+        except (KeyError, ValueError, TypeError, AttributeError, RecursionError) as error:
             if isinstance(error, CheckpointError):
                 raise
             raise CheckpointError(
-                f"Checkpoint {path.name} is incomplete ({error}); it was not written by this "
-                f"version of retro-gamer. Resume from another checkpoint with --resume, or start "
-                f"fresh with 'retro-gamer clean {self.run_dir}'."
+                f"Checkpoint {path.name} is incomplete or holds impossible values ({error}); it was "
+                f"not written by this version of retro-gamer. Resume from another checkpoint with "
+                f"--resume, or start fresh with 'retro-gamer clean {self.run_dir}'."
             ) from None
         self.memory = self._load_memory(self.episode)
         self.resumed_from = path
         self._truncate_episode_log(self.episode)
 
     def _load_memory(self, episode: int):
-        """The replay memory saved with this episode's checkpoint, or an empty one."""
-        memory = self._new_memory()
+        """The replay memory saved with this episode's checkpoint, or an empty one.
+
+        The memory only makes resuming exact; when it is missing, damaged, saved with
+        another checkpoint or holds values this network cannot take, training goes on
+        with an empty memory rather than stopping.
+        """
         replay_path = self.checkpoint_dir / ckpt.REPLAY_FILE
-        if not replay_path.exists():
-            return memory
+        if not replay_path.is_file():
+            return self._new_memory()
         try:
             data = ckpt.read_checkpoint(replay_path, replay_path.name)
             if int(data["episode"]) != episode:
-                return memory  # saved with another checkpoint: start with an empty memory
-            memory.load_state_dict(ckpt.model_params(data, "memory/"))
-        except (CheckpointError, KeyError):
+                return self._new_memory()  # saved with another checkpoint
+            saved = ckpt.model_params(data, "memory/")
+            if not self._replay_values_fit(saved):
+                return self._new_memory()
+            memory = self._new_memory()
+            memory.load_state_dict(saved)
+        except (CheckpointError, KeyError, ValueError, TypeError):
             return self._new_memory()
         return memory
+
+    def _replay_values_fit(self, saved: dict[str, np.ndarray]) -> bool:
+        """True when the saved actions, board codes and cut rows are ones this network and
+        memory can use: a file edited by hand could otherwise stop training much later."""
+        highest_code = len(self.metadata.character_set or []) + (1 if self.metadata.egocentric else 0)
+        cut_rows = len(saved.get("cut_codes", ()))
+        bounds = {"actions": (0, len(self.action_keys) - 1), "cut_row": (-1, cut_rows - 1),
+                  **{name: (0, highest_code) for name in ("state_codes", "pending_codes", "cut_codes")}}
+        for name, (low, high) in bounds.items():
+            values = np.asarray(saved.get(name, np.zeros(0, dtype=np.int64)))
+            if values.dtype.kind not in "iu" or (values.size and not low <= values.min() <= values.max() <= high):
+                return False
+        priorities = np.asarray(saved.get("priorities", np.zeros(0)))
+        return priorities.dtype.kind == "f" and bool(np.all(np.isfinite(priorities)) and np.all(priorities >= 0))
 
     def _check_compatibility(self, saved: dict, path: Path) -> None:
         current = self.config_snapshot()
@@ -538,22 +620,31 @@ class DQNTrainer:
             atomic_write_text(path, out.getvalue())
 
 
+# The signals that stop training in an orderly way: Ctrl-C, and the ones the command line
+# turns into a Ctrl-C (a plain `kill`, a closed terminal).
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 @contextlib.contextmanager
 def _interrupts_deferred():
     """Let a checkpoint finish before a Ctrl-C takes effect.
 
     The files are written atomically anyway; deferring the interrupt also keeps the
     checkpoint, the replay memory, episodes.csv and the log line in step with each other.
+    Only signals with a Python handler are deferred: one the process ignores stays ignored.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     received = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    handled = [number for number in STOP_SIGNALS if callable(signal.getsignal(number))]
+    previous = {number: signal.signal(number, lambda signum, frame: received.append(signum))
+                for number in handled}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     if received:
         raise KeyboardInterrupt
 

@@ -137,7 +137,7 @@ def test_older_spellings_are_documented():
     assert set(documented) == set(SPELLINGS) | set(LAYER_DEFAULTS)
     for old, new in SPELLINGS.items():
         assert code_spans(documented[old]["means"]) == [new]
-    for name, default in LAYER_DEFAULTS.items():
+    for name in LAYER_DEFAULTS:
         other = next(n for n in LAYER_DEFAULTS if n != name)
         assert f"`{other}` is {LAYER_DEFAULTS[other]}" in documented[name]["means"]
 
@@ -242,13 +242,22 @@ def test_usage_line_names_the_required_arguments(name):
                 assert action.option_strings[0] in usage.group(0)
 
 
+def test_the_debugging_switch_is_documented():
+    from retro_gamer import cli
+
+    name = getattr(cli, "DEBUG_VARIABLE", None)
+    documented = re.findall(r"`(RETRO_GAMER_\w+)=1`", read_doc("reference.md"))
+    assert documented == ([name] if name else [])
+
+
 # --------------------------------------------------------------------- the Python API
 
 def resolve(dotted: str):
     """'DQNTrainer.train' -> the object, looked up in retro_gamer and then its modules."""
     first, *rest = dotted.split(".")
     candidates = [retro_gamer] + [importlib.import_module(f"retro_gamer.{p.stem}")
-                                  for p in sorted((ROOT / "retro_gamer").glob("*.py"))]
+                                  for p in sorted((ROOT / "retro_gamer").glob("*.py"))
+                                  if not p.stem.startswith("_")]   # __main__ would run the CLI
     owner = next((m for m in candidates if hasattr(m, first)), None)
     assert owner is not None, f"{first} is not defined in retro_gamer"
     value = getattr(owner, first)

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from retro_gamer import layers
 from gradcheck import numerical_gradient, relative_error
 from retro_gamer.layers import (conv3x3_backward, conv3x3_forward, conv3x3_reference, linear_backward,
                                 linear_forward, onehot_linear_backward, onehot_linear_forward,
@@ -65,15 +66,26 @@ def test_onehot_linear_matches_dense_linear(empty_rows):
     np.testing.assert_allclose(d_bias, dense_d_bias, rtol=1e-5, atol=1e-5)
 
 
+@pytest.fixture(params=["whole batch", "one image at a time"])
+def image_groups(request, monkeypatch):
+    """Run a test with the batch in one group, then with one image per group."""
+    if request.param == "one image at a time":
+        monkeypatch.setattr(layers, "_GROUP_BYTES", 1)
+
+
 @pytest.mark.parametrize("shape", [(2, 3, 5, 7), (1, 1, 1, 1), (3, 2, 4, 1), (2, 4, 3, 3)])
-def test_fast_convolution_matches_reference(shape):
+def test_fast_convolution_matches_reference(shape, image_groups):
     batch, channels, height, width = shape
     x = rng.standard_normal(shape).astype(np.float32)
     weight = rng.standard_normal((5, channels, 3, 3)).astype(np.float32)
     bias = rng.standard_normal(5).astype(np.float32)
-    out = conv3x3_forward(x, weight, bias)
-    assert out.shape == (batch, 5, height, width)
-    np.testing.assert_allclose(out, conv3x3_reference(x, weight, bias), rtol=1e-5, atol=1e-5)
+    expected = conv3x3_reference(x, weight, bias)
+    for _ in range(2):                      # the second call reuses the work arrays
+        out = conv3x3_forward(x, weight, bias)
+        assert out.shape == (batch, 5, height, width)
+        np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(conv3x3_forward(x, weight, bias, relu=True), relu_forward(expected),
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_reference_convolution_is_the_definition():
@@ -87,7 +99,7 @@ def test_reference_convolution_is_the_definition():
     assert out.sum() == weight.sum()
 
 
-def test_convolution_gradients_match_central_differences():
+def test_convolution_gradients_match_central_differences(image_groups):
     x = rng.standard_normal((2, 3, 4, 5))
     weight = rng.standard_normal((4, 3, 3, 3))
     bias = rng.standard_normal(4)
@@ -103,3 +115,17 @@ def test_convolution_gradients_match_central_differences():
     assert conv3x3_backward(d_out, x, weight, again_weight, again_bias, need_input_grad=False) is None
     np.testing.assert_array_equal(again_weight, d_weight)
     np.testing.assert_array_equal(again_bias, d_bias)
+
+
+def test_convolution_backward_through_its_relu(image_groups):
+    x = rng.standard_normal((3, 2, 4, 6))
+    weight, bias = rng.standard_normal((4, 2, 3, 3)), rng.standard_normal(4)
+    d_out = rng.standard_normal((3, 4, 4, 6))
+    out = conv3x3_forward(x, weight, bias, relu=True)
+    d_weight, d_bias = np.zeros_like(weight), np.zeros_like(bias)
+    d_x = conv3x3_backward(d_out, x, weight, d_weight, d_bias, relu_out=out)
+    plain_weight, plain_bias = np.zeros_like(weight), np.zeros_like(bias)
+    plain_x = conv3x3_backward(relu_backward(d_out, out), x, weight, plain_weight, plain_bias)
+    np.testing.assert_allclose(d_x, plain_x, rtol=1e-12)
+    np.testing.assert_allclose(d_weight, plain_weight, rtol=1e-12)
+    np.testing.assert_allclose(d_bias, plain_bias, rtol=1e-12)
