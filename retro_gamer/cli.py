@@ -12,7 +12,9 @@ import argparse
 import contextlib
 import os
 import shlex
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from retro_gamer import __version__
@@ -311,12 +313,40 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 success, 1 error, 2 usage, 130 Ctrl-C)."""
+    noticed: list[int] = []
     try:
-        return _main(argv)
+        with _ctrl_c_noticed(noticed):
+            return _main(argv)
     except KeyboardInterrupt:
-        # Ctrl-C at any moment, even while the command line itself is being read.
-        print("\nStopped.", file=sys.stderr)
-        return INTERRUPTED
+        pass  # Ctrl-C at any moment, even while the command line itself is being read
+    except Exception as error:
+        # A Ctrl-C inside an import can come out as an ImportError: it was still a Ctrl-C.
+        if not noticed:
+            if os.environ.get(DEBUG_VARIABLE):
+                raise
+            _print_error(_describe_unexpected(error))
+            return 1
+    print("\nStopped.", file=sys.stderr)
+    return INTERRUPTED
+
+
+@contextlib.contextmanager
+def _ctrl_c_noticed(noticed: list):
+    """Append to ``noticed`` at every Ctrl-C while the command runs (it still raises
+    KeyboardInterrupt as usual)."""
+
+    def interrupt(signum, frame):
+        noticed.append(signum)
+        raise KeyboardInterrupt
+
+    ours = (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    previous = signal.signal(signal.SIGINT, interrupt) if ours else None
+    try:
+        yield
+    finally:
+        if ours:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _main(argv: list[str] | None) -> int:
@@ -348,10 +378,6 @@ def _main(argv: list[str] | None) -> int:
             "network (hidden_sizes) and the learning batch (batch_size) take the most room: make "
             "them smaller in config.toml (or on the command line) and try again."
         )
-    except Exception as error:
-        if os.environ.get(DEBUG_VARIABLE):
-            raise
-        _print_error(_describe_unexpected(error))
     return 1
 
 
@@ -511,8 +537,6 @@ def _stop_signals_like_ctrl_c():
     """While training, a plain `kill` (SIGTERM) or a closed terminal (SIGHUP) stops it as
     Ctrl-C does: the finished episodes are saved first. A signal the process was told to
     ignore (nohup) stays ignored."""
-    import signal
-    import threading
 
     def interrupt(signum, frame):
         raise KeyboardInterrupt

@@ -18,9 +18,10 @@ def huber_loss(q: np.ndarray, target: np.ndarray, weights: np.ndarray | None = N
     of prioritized replay, or None -> (loss, d_q (B,) = dLoss/dq).
     """
     error = q - target
-    size = np.abs(error)
-    per_sample = np.where(size <= 1.0, 0.5 * error * error, size - 0.5)
-    d_per_sample = np.clip(error, -1.0, 1.0)     # derivative: the error, capped at +-1
+    d_per_sample = np.clip(error, -1.0, 1.0)     # the derivative: the error, capped at +-1
+    # With c = the capped error, c * (error - c / 2) is 0.5 * error**2 where |error| <= 1
+    # and |error| - 0.5 beyond: the Huber loss, both pieces in one expression.
+    per_sample = d_per_sample * (error - 0.5 * d_per_sample)
     if weights is not None:
         # Prioritized replay samples some transitions more often than others; the weights
         # undo that bias so the expected gradient is the one of uniform sampling.

@@ -58,7 +58,11 @@ def hidden_sizes_from(hyperparams: dict) -> list[int]:
     if hyperparams.get("hidden_sizes") is not None:
         sizes = list(hyperparams["hidden_sizes"])
     elif "n_layers" in hyperparams or "layer_size" in hyperparams:
-        sizes = [hyperparams.get("layer_size", 128)] * hyperparams.get("n_layers", 2)
+        n_layers = hyperparams.get("n_layers", 2)
+        if not isinstance(n_layers, int) or isinstance(n_layers, bool) or n_layers < 0:
+            raise ConfigError(f"n_layers = {n_layers!r}: the number of hidden layers must be a whole "
+                              "number, 0 or more. Try: n_layers = 2")
+        sizes = [hyperparams.get("layer_size", 128)] * n_layers
     else:
         sizes = list(DEFAULT_HIDDEN_SIZES)
     if not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes):
@@ -81,7 +85,11 @@ class FlatArrays(dict):
         self.layout = layout
         for (name, shape, transposed), offset in layout:
             block = flat[offset:offset + int(np.prod(shape))]
-            self[name] = block.reshape(shape[::-1]).T if transposed else block.reshape(shape)
+            dict.__setitem__(self, name, block.reshape(shape[::-1]).T if transposed else block.reshape(shape))
+
+    def __setitem__(self, name, value):
+        raise TypeError(f"Replacing the array {name!r} would detach it from the flat vector; "
+                        f"copy into it instead: arrays[{name!r}][...] = value")
 
 
 class QNetwork:

@@ -42,7 +42,7 @@ def clip_grad_norm(grads: dict, max_norm: float = 10.0) -> float:
             total += float(np.dot(block, block))
     total_norm = math.sqrt(total)
     factor = max_norm / (total_norm + 1e-6)
-    if True:
+    if factor < 1.0:
         for array in arrays:
             array *= array.dtype.type(factor)
     return total_norm
@@ -80,10 +80,6 @@ class Adam:
     Each weight's step is scaled by its own gradient history: weights with steady
     gradients take steps of about lr, noisy ones smaller steps. The two divisions
     correct m and v for starting at zero.
-
-    In memory the running means are kept as running sums, m = (1 - beta1) * grad_sum
-    and v = (1 - beta2) * square_sum, which saves two passes over the weights per
-    step; state_dict() gives m and v.
     """
 
     def __init__(self, params: dict, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
@@ -94,48 +90,47 @@ class Adam:
         self.steps = 0
         self._flat_params = _flat_vector(params)
         if self._flat_params is not None:
-            # The sums get the parameters' flat layout, so the flat path covers them too.
-            self._flat_grad_sum = np.zeros_like(self._flat_params)
-            self._flat_square_sum = np.zeros_like(self._flat_params)
+            # m and v get the parameters' flat layout, so the flat path covers them too.
+            self._flat_m = np.zeros_like(self._flat_params)
+            self._flat_v = np.zeros_like(self._flat_params)
             self._flat_scratch = np.empty_like(self._flat_params)
-            self.grad_sums = {name: _same_view(p, self._flat_params, self._flat_grad_sum)
-                              for name, p in params.items()}
-            self.square_sums = {name: _same_view(p, self._flat_params, self._flat_square_sum)
-                                for name, p in params.items()}
+            self.m = {name: _same_view(p, self._flat_params, self._flat_m) for name, p in params.items()}
+            self.v = {name: _same_view(p, self._flat_params, self._flat_v) for name, p in params.items()}
         else:
-            self.grad_sums = {name: np.zeros_like(p) for name, p in params.items()}
-            self.square_sums = {name: np.zeros_like(p) for name, p in params.items()}
+            self.m = {name: np.zeros_like(p) for name, p in params.items()}
+            self.v = {name: np.zeros_like(p) for name, p in params.items()}
 
     def step(self, grads: dict) -> None:
         """One update of every parameter in place; grads: dict name -> array like params."""
         self.steps += 1
-        # With the sums, the update above is  w -= step_size * grad_sum / (sqrt(square_sum) + eps_hat):
-        # the bias corrections and the (1 - beta) factors are folded into two scalars,
-        # so no pass over the weights is spent on them.
-        root = math.sqrt((1.0 - self.beta2 ** self.steps) / (1.0 - self.beta2))
-        step_size = self.lr * (1.0 - self.beta1) / (1.0 - self.beta1 ** self.steps) * root
-        eps_hat = self.eps * root
+        # The bias corrections are folded into two scalars (multiply the fraction above
+        # by sqrt(1 - beta2**t) / sqrt(1 - beta2**t)), so no pass over the weights is
+        # spent on them:  w -= step_size * m / (sqrt(v) + eps_hat).
+        correction2 = math.sqrt(1.0 - self.beta2 ** self.steps)
+        step_size = self.lr * correction2 / (1.0 - self.beta1 ** self.steps)
+        eps_hat = self.eps * correction2
         flat_grads = _flat_vector(grads)
         if (self._flat_params is not None and flat_grads is not None
                 and getattr(grads, "layout", None) == getattr(self.params, "layout", ())):
             _in_two_halves(lambda *blocks: self._update(*blocks, step_size, eps_hat), self._flat_params,
-                           flat_grads, self._flat_grad_sum, self._flat_square_sum, self._flat_scratch)
+                           flat_grads, self._flat_m, self._flat_v, self._flat_scratch)
         else:
             for name, w in self.params.items():
-                self._update(w, grads[name], self.grad_sums[name], self.square_sums[name],
-                             np.empty_like(w), step_size, eps_hat)
+                self._update(w, grads[name], self.m[name], self.v[name], np.empty_like(w), step_size, eps_hat)
 
-    def _update(self, w, g, grad_sum, square_sum, scratch, step_size, eps_hat):
+    def _update(self, w, g, m, v, scratch, step_size, eps_hat):
         """The update for one block of weights, in place; scratch is the only temporary."""
         one = w.dtype.type
-        grad_sum *= one(self.beta1)                     # grad_sum = beta1 * grad_sum + g
-        grad_sum += g
-        np.multiply(g, g, out=scratch)                  # square_sum = beta2 * square_sum + g * g
-        square_sum *= one(self.beta2)
-        square_sum += scratch
-        np.sqrt(square_sum, out=scratch)                # w -= step_size * grad_sum / (sqrt(square_sum) + eps_hat)
+        np.subtract(g, m, out=scratch)                  # m += (1 - beta1) * (g - m)
+        scratch *= one(1.0 - self.beta1)
+        m += scratch
+        np.multiply(g, g, out=scratch)                  # v += (1 - beta2) * (g * g - v)
+        scratch -= v
+        scratch *= one(1.0 - self.beta2)
+        v += scratch
+        np.sqrt(v, out=scratch)                         # w -= step_size * m / (sqrt(v) + eps_hat)
         scratch += one(eps_hat)
-        np.divide(grad_sum, scratch, out=scratch)
+        np.divide(m, scratch, out=scratch)
         scratch *= one(step_size)
         w -= scratch
 
@@ -144,25 +139,25 @@ class Adam:
         self.lr *= factor
 
     def state_dict(self) -> dict:
-        """What a checkpoint must keep to continue: steps, lr, and m and v per parameter (as torch's Adam)."""
+        """What a checkpoint must keep to continue exactly: steps, lr, and m and v per parameter."""
         return {"steps": self.steps, "lr": self.lr,
-                "m": {name: s * s.dtype.type(1.0 - self.beta1) for name, s in self.grad_sums.items()},
-                "v": {name: s * s.dtype.type(1.0 - self.beta2) for name, s in self.square_sums.items()}}
+                "m": {name: a.copy() for name, a in self.m.items()},
+                "v": {name: a.copy() for name, a in self.v.items()}}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what state_dict() returned."""
-        for moment, sums in (("m", self.grad_sums), ("v", self.square_sums)):
-            saved = state[moment]
-            bad = sorted(name for name in sums.keys() | saved.keys()
-                         if name not in sums or name not in saved or np.shape(saved[name]) != sums[name].shape)
+        for moment in ("m", "v"):
+            mine, saved = getattr(self, moment), state[moment]
+            bad = sorted(name for name in mine.keys() | saved.keys()
+                         if name not in mine or name not in saved or np.shape(saved[name]) != mine[name].shape)
             if bad:
                 raise CheckpointError(
                     f"The saved optimiser state does not fit this network ({', '.join(bad)} missing or "
                     "of another shape). It was saved for a network of another shape; resume from a "
                     "checkpoint of this run, or start again with 'retro-gamer clean'.")
-        for moment, sums, beta in (("m", self.grad_sums, self.beta1), ("v", self.square_sums, self.beta2)):
+        for moment in ("m", "v"):
             for name, value in state[moment].items():
-                sums[name][...] = np.asarray(value) / (1.0 - beta)
+                getattr(self, moment)[name][...] = value
         self.steps = int(state["steps"])
         self.lr = float(state["lr"])
 

@@ -3,8 +3,8 @@
 The game is drawn by retro-games' own TerminalView, and its input source is a
 PolicyInput: each turn the network reads the board, and the action with the highest
 Q-value is "pressed". Beside the board a small panel shows the Q-value of every action
-this turn, with the chosen one marked, so you can see what the network thinks of each
-move, and how sure it is. Enter or Escape quits.
+for the board on screen, with the one the agent will press marked, so you can see what
+the network thinks of each move, and how sure it is. Enter or Escape quits.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def q_value_lines(labels: list[str], q_values, turn: int) -> list[str]:
     best = int(q_values.argmax())
     low, high = float(q_values.min()), float(q_values.max())
     label_width = max(len(label) for label in labels)
-    lines = ["Q-values this turn"]
+    lines = ["Q-values, next move"]
     for index, (label, value) in enumerate(zip(labels, q_values)):
         share = (float(value) - low) / (high - low) if high > low else 1.0
         bar = "█" * round(share * BAR_WIDTH)
@@ -145,11 +145,11 @@ def _watch(game, policy, terminal, view, panel, framerate: float) -> bool:
         started = perf_counter()
         if terminal.inkey(0).name in QUIT_KEYS:
             return True
-        # The Q-values of the board as the agent sees it now, before it moves; its
-        # PolicyInput picks the largest of these same values inside game.step().
-        q_values = policy.q_values(game)
-        game.step()
-        panel.draw(game, q_values)
+        game.step()   # inside it, the PolicyInput presses the key with the highest Q-value
+        if game.playing:
+            # What the network thinks of the board now on screen: the values its next
+            # move will be chosen from, so the panel and the board tell one story.
+            panel.draw(game, policy.q_values(game))
         sleep(max(0.0, seconds_per_turn - (perf_counter() - started)))
     panel.draw_message(game, f"Game over after {game.turn_number} turns. Enter or Escape quits.")
     while terminal.inkey().name not in QUIT_KEYS:

@@ -198,7 +198,9 @@ class DQNTrainer:
         self.env.new_episode()
         state = self.env.compact_observation()
         total_reward, losses, turn = 0.0, [], 0
-        max_turns = self.hp["max_turns_per_episode"]
+        # Read once, not on every turn.
+        max_turns, train_every, batch_size = (
+            self.hp["max_turns_per_episode"], self.hp["train_every"], self.hp["batch_size"])
         for turn in range(1, max_turns + 1):
             action = self.choose_action(state)
             reward, done = self.env.advance(self.action_keys[action])
@@ -213,7 +215,7 @@ class DQNTrainer:
             self.total_steps += 1
             total_reward += reward
 
-            if self.total_steps % self.hp["train_every"] == 0 and len(self.memory) >= self.hp["batch_size"]:
+            if self.total_steps % train_every == 0 and len(self.memory) >= batch_size:
                 losses.append(self._learn())
 
             state = next_state  # easy to overlook: the next turn starts from here

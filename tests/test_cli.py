@@ -470,7 +470,7 @@ def text_of(output: bytes) -> str:
 
 def test_play_under_a_terminal_shows_q_values_and_quits_on_escape(run_copy, game_dir):
     session = PseudoTerminal(["play", run_copy, "--framerate", "50"], cwd=game_dir)
-    session.read_until(b"Q-values this turn")
+    session.read_until(b"Q-values, next move")
     session.send(b"\x1b")
     assert session.wait() == 0
     text = text_of(session.output)
@@ -521,7 +521,7 @@ def test_q_value_lines_mark_the_chosen_action():
     labels = [action_label(key) for key in ["KEY_RIGHT", "a", None]]
     assert labels == ["right", "a", "no-op"]
     lines = q_value_lines(labels, np.array([0.5, 2.0, -1.0], dtype=np.float32), turn=7)
-    assert lines[0] == "Q-values this turn"
+    assert lines[0] == "Q-values, next move"
     assert lines[1] == "  right   +0.50 ███"
     assert lines[2] == "▶ a       +2.00 ██████"
     assert lines[3] == "  no-op   -1.00 "

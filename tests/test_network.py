@@ -78,6 +78,10 @@ def test_spatial_without_board_is_a_clear_error():
 def test_bad_hidden_sizes_are_a_clear_error(hidden):
     with pytest.raises(ConfigError, match="hidden_sizes"):
         build_network(metadata(), {"hidden_sizes": hidden})
+    with pytest.raises(ConfigError, match="hidden_sizes"):
+        build_network(metadata(), {"n_layers": 2, "layer_size": hidden[-1]})
+    with pytest.raises(ConfigError, match="n_layers"):
+        build_network(metadata(), {"n_layers": 1.5})
 
 
 def test_forward_rejects_observations_of_the_wrong_size():
@@ -145,6 +149,8 @@ def test_params_are_writable_views_into_one_flat_buffer():
     for arrays in (net.params, net.grads):
         assert all(np.shares_memory(a, arrays.flat) for a in arrays.values())
         assert sum(a.size for a in arrays.values()) <= arrays.flat.size
+    with pytest.raises(TypeError, match=r"\[\.\.\.\] = value"):
+        net.params["mlp.2.bias"] = np.zeros(5, np.float32)
 
 
 def test_copy_to_makes_an_independent_exact_copy():

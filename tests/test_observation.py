@@ -109,6 +109,18 @@ def test_encode_is_expand_of_the_compact_form():
     assert (np.diff(rows) >= 0).all() and len(rows) == np.count_nonzero(codes)
 
 
+@pytest.mark.parametrize("spatial", [False, True])
+@pytest.mark.parametrize("shape", [(5, 12), (1, 7), (3, 0), (0, 4)])
+def test_onehot_columns_agrees_with_a_plain_loop(spatial, shape):
+    codes = np.random.default_rng(3).integers(0, 4, shape).astype(np.uint8)
+    n_channels, (batch, n_cells) = 3, shape
+    expected = [(b, (code - 1) * n_cells + cell if spatial else cell * n_channels + code - 1)
+                for b in range(batch) for cell in range(n_cells) if (code := int(codes[b, cell]))]
+    rows, cols = onehot_columns(codes, n_channels, spatial)
+    assert list(zip(rows.tolist(), cols.tolist())) == expected
+    assert rows.dtype == cols.dtype == np.int64
+
+
 def test_codes_and_extras_write_into_given_arrays():
     create_game, metadata = description("retro.examples.snake")
     encoder = ObservationEncoder(metadata)
