@@ -74,10 +74,11 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     refuses it with what to do) instead of silently starting from nothing.
     """
     checkpoints = list_checkpoints(run_dir)
-    episodes = [p for p in checkpoints if episode_of(p) is not None]
     if not checkpoints:
         published = published_checkpoints(run_dir)
-        return max(published, key=lambda p: (episode_of(p.with_suffix(".npz")) or -1, p.name)) if published else None
+        by_episode = sorted(published, key=lambda p: (episode_of(p.with_suffix(".npz")) or -1, p.name))
+        return by_episode[-1] if by_episode else None
+    episodes = [p for p in checkpoints if episode_of(p) is not None]
     return (episodes or checkpoints)[-1]
 
 
@@ -295,6 +296,7 @@ def is_inside(path: Path, folder: Path) -> bool:
 
 __all__ = [
     "CHECKPOINT_DIR", "REPLAY_FILE", "FORMAT", "checkpoint_name", "episode_of",
-    "list_checkpoints", "published_checkpoints", "latest_checkpoint", "previous_checkpoint", "resolve_checkpoint",
+    "list_checkpoints", "published_checkpoints", "latest_checkpoint", "previous_checkpoint",
+    "resolve_checkpoint",
     "save_arrays", "read_checkpoint", "model_params", "json_entry", "is_inside",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
 import shlex
 import signal
@@ -22,6 +23,7 @@ from retro_gamer.errors import RetroGamerError
 
 PROG = "retro-gamer"
 INTERRUPTED = 130  # the shell's exit status for a program stopped by Ctrl-C
+DEBUG_VARIABLE = "RETRO_GAMER_DEBUG"  # set it to see the traceback of an unforeseen error
 
 DESCRIPTION = """\
 Train a Deep Q-Network (DQN) agent to play a retro-games terminal game, watch it play,
@@ -381,17 +383,12 @@ def _main(argv: list[str] | None) -> int:
     return 1
 
 
-DEBUG_VARIABLE = "RETRO_GAMER_DEBUG"
-
-
 def _print_error(message: str) -> None:
     sys.stdout.flush()
     print(f"Error: {message}", file=sys.stderr)
 
 
 def _describe_os_error(error: OSError) -> str:
-    import errno
-
     if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EROFS):
         from retro_gamer.files import describe_write_error
 

@@ -372,10 +372,18 @@ def read_config(run_dir) -> RunConfig:
     metadata, metadata_problems = GameMetadata.parse(table["metadata"], "[metadata]")
     problems += game_problems + metadata_problems
     for key, value in table["preprocessing"].items():
-        if key in PREPROCESSING_FIELDS:
-            setattr(metadata, key, value)
-        else:
+        if key not in PREPROCESSING_FIELDS:
             problems.append(unknown_key_problem(key, value, PREPROCESSING_FIELDS, "[preprocessing]"))
+            continue
+        described = table["metadata"].get(key, value)
+        if type(described) is not type(value) or described != value:
+            problems.append(problem(
+                f"{key} = {toml_value(described)} in [metadata] and "
+                f"{key} = {toml_value(value)} in [preprocessing]",
+                f"{key} is set twice, to different values, and only one of them can win.",
+                f"keep {key} in [preprocessing] only",
+            ))
+        setattr(metadata, key, value)
     if isinstance(metadata.board_size, list):
         metadata.board_size = tuple(metadata.board_size)
     problems += metadata.problems()

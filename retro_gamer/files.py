@@ -99,7 +99,7 @@ def remove_temporaries(folder: str | os.PathLike) -> list[Path]:
 
 def describe_write_error(error: OSError) -> str:
     """What went wrong when a file could not be written, and what to do about it."""
-    where = f" {error.filename}" if error.filename else ""
+    where = f" {error.filename}" if error.filename else " to the disk"
     reason = error.strerror or str(error) or type(error).__name__
     if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
         advice = "The disk is full: free some space (or move the run to another disk)."

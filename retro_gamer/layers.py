@@ -64,7 +64,7 @@ def onehot_linear_forward(rows: np.ndarray, cols: np.ndarray, extras: np.ndarray
     present = np.zeros((batch, 1, columns.shape[1]), weight.dtype)
     columns[rows, slot] = cols
     present[rows, 0, slot] = 1.0
-    picked = weight.T[columns]       # (B, K, out): a row lookup, as network.py stores weights (in, out)
+    picked = np.take(weight.T, columns, axis=0)   # (B, K, out): row lookups (network.py stores (in, out))
     out += (present @ picked)[:, 0]  # (B, 1, K) @ (B, K, out): each sample's sum of its picked rows
     return out
 
@@ -79,17 +79,20 @@ def onehot_linear_backward(d_out: np.ndarray, rows: np.ndarray, cols: np.ndarray
     np.matmul(extras.T, d_out, out=d_weight[:, n_board:].T)
     d_out.sum(axis=0, out=d_bias)
     # The gradient of a board column is d_out summed over the samples where it holds
-    # a one; columns with no one anywhere get zero. With `used`, the batch's distinct
-    # columns, and hits[u, b] = 1 when sample b has a one in column used[u], those
-    # sums are one small matrix product.
+    # a one; columns with no one anywhere get zero. Most columns hold a one in a single
+    # sample of the batch: their gradient is that sample's d_out, a row copy.
     d_weight_board = d_weight[:, :n_board].T                  # (n_board, out), contiguous
     d_weight_board[...] = 0.0
-    is_used = np.bincount(cols, minlength=n_board) > 0
-    used = np.flatnonzero(is_used)
-    position = np.cumsum(is_used) - 1                         # column -> its row in hits
-    hits = np.zeros((len(used), len(d_out)), d_out.dtype)
-    hits[position[cols], rows] = 1.0
-    d_weight_board[used] = hits @ d_out
+    d_weight_board[cols] = d_out[rows]
+    # The few columns shared by several samples need sums. With hits[k, b] = 1 when
+    # sample b has a one in shared column k, they are one small matrix product.
+    is_shared = np.bincount(cols, minlength=n_board) > 1
+    shared = np.flatnonzero(is_shared)
+    if len(shared):
+        in_shared = is_shared[cols]
+        hits = np.zeros((len(shared), len(d_out)), d_out.dtype)
+        hits[(np.cumsum(is_shared) - 1)[cols[in_shared]], rows[in_shared]] = 1.0
+        d_weight_board[shared] = hits @ d_out
 
 
 # --- ReLU -----------------------------------------------------------------------------

@@ -505,6 +505,13 @@ def _preprocessing_problems(m: GameMetadata) -> list[str]:
             "be ignored. These are two different ways to say what the agent sees; choose one.",
             "observe_state = []   and let the observation_function include those values",
         ))
+    player = m.egocentric_player
+    if player is not None and not (isinstance(player, str) and player) and m.egocentric is not True:
+        found.append(problem(
+            f"egocentric_player = {toml_value(player)}",
+            "egocentric_player is the name of the agent an egocentric view is centred on, a text.",
+            'egocentric_player = "player"   or delete the line',
+        ))
     if m.egocentric is True:
         if not isinstance(m.egocentric_player, str) or not m.egocentric_player:
             found.append(problem(

@@ -343,11 +343,12 @@ def architecture_rationale(metadata, net: QNetwork) -> str:
     if isinstance(net, ConvQNetwork):
         channels, height, width = metadata.board_shape
         first, second = CONV_CHANNELS
-        lines += ["Network: CNN (spatial = true)",
-                  f"  conv.0  Conv2d {channels} -> {first} channels, 3x3, padding 1, ReLU -> {first} x {height} x {width}",
-                  f"  conv.2  Conv2d {first} -> {second} channels, 3x3, padding 1, ReLU -> {second} x {height} x {width}",
-                  f"  flatten {second} x {height} x {width} = {net.n_features} features, + {extras} extras "
-                  f"= {net.n_features + extras}"]
+        lines.append("Network: CNN (spatial = true)")
+        for name, n_in, n_out in (("conv.0", channels, first), ("conv.2", first, second)):
+            lines.append(f"  {name}  Conv2d {n_in} -> {n_out} channels, 3x3, padding 1, ReLU "
+                         f"-> {n_out} x {height} x {width}")
+        lines.append(f"  flatten {second} x {height} x {width} = {net.n_features} features, "
+                     f"+ {extras} extras = {net.n_features + extras}")
     else:
         lines.append("Network: MLP (spatial = false)")
     for name in net.linear_names:

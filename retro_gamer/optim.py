@@ -14,14 +14,15 @@ import numpy as np
 
 from retro_gamer.errors import CheckpointError
 
+
 def _flat_vector(arrays: dict) -> np.ndarray | None:
     """The one vector all of these arrays are views of, or None (then: array by array)."""
     return getattr(arrays, "flat", None)
 
 
-# Squares are summed in blocks of 2**17 values, each in float32 by NumPy, the blocks
-# together in a Python (64-bit) float: rounding stays negligible even over millions of values.
-_SUM_BLOCK = 1 << 17
+# Squares are summed in blocks of 2**18 values, each in float32 by NumPy, the blocks
+# together in a Python (64-bit) float: rounding stays near 1e-6 even over millions of values.
+_SUM_BLOCK = 1 << 18
 
 
 def clip_grad_norm(grads: dict, max_norm: float = 10.0) -> float:
@@ -121,11 +122,11 @@ class Adam:
     def _update(self, w, g, m, v, scratch, step_size, eps_hat):
         """The update for one block of weights, in place; scratch is the only temporary."""
         one = w.dtype.type
-        np.subtract(g, m, out=scratch)                  # m += (1 - beta1) * (g - m)
-        scratch *= one(1.0 - self.beta1)
+        m *= one(self.beta1)                            # m = beta1 * m + (1 - beta1) * g
+        np.multiply(g, one(1.0 - self.beta1), out=scratch)
         m += scratch
-        np.multiply(g, g, out=scratch)                  # v += (1 - beta2) * (g * g - v)
-        scratch -= v
+        v *= one(self.beta2)                            # v = beta2 * v + (1 - beta2) * g * g
+        np.multiply(g, g, out=scratch)
         scratch *= one(1.0 - self.beta2)
         v += scratch
         np.sqrt(v, out=scratch)                         # w -= step_size * m / (sqrt(v) + eps_hat)

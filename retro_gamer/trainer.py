@@ -316,8 +316,18 @@ class DQNTrainer:
             # The episode the game crashed in is lost; the ones before it are not.
             self._keep_finished_episodes(block, block_started)
             raise GameError(f"{error}\n\n{self._kept_sentence()}") from error
+        except BrokenPipeError:
+            # Whoever read the progress lines stopped reading (train RUN | head): keep the work.
+            self._keep_finished_episodes(block, block_started)
+            raise
         except OSError as error:
             raise CheckpointError(self._write_failed_message(error)) from error
+        except Exception:
+            # Whatever else stopped training (a callback, a bug), the finished episodes are
+            # saved first; if even that fails, the original error is the one worth seeing.
+            with contextlib.suppress(Exception):
+                self._keep_finished_episodes(block, block_started)
+            raise
 
     def _keep_finished_episodes(self, block: list[dict], block_started: float) -> None:
         """After training stopped early, save the episodes finished since the last checkpoint."""
@@ -451,7 +461,7 @@ class DQNTrainer:
     def _unreadable_message(self, error: CheckpointError, path: Path) -> str:
         previous = ckpt.previous_checkpoint(self.run_dir, path)
         if previous is None:
-            return f"{error}\n\n(The file is {path}.)"
+            return f"{error}\n\nThe file is {path}; no earlier checkpoint of this run can be read."
         return (
             f"{error}\n\nThe file is {path}. The previous checkpoint, {previous.name}, reads "
             f"correctly: resume from it with 'retro-gamer train {self.run_dir} --resume {previous.stem}' "
@@ -524,10 +534,12 @@ class DQNTrainer:
                   **{name: (0, highest_code) for name in ("state_codes", "pending_codes", "cut_codes")}}
         for name, (low, high) in bounds.items():
             values = np.asarray(saved.get(name, np.zeros(0, dtype=np.int64)))
-            if values.dtype.kind not in "iu" or (values.size and not low <= values.min() <= values.max() <= high):
+            if values.dtype.kind not in "iu":
+                return False
+            if values.size and not low <= values.min() <= values.max() <= high:
                 return False
         priorities = np.asarray(saved.get("priorities", np.zeros(0)))
-        return priorities.dtype.kind == "f" and bool(np.all(np.isfinite(priorities)) and np.all(priorities >= 0))
+        return priorities.dtype.kind == "f" and bool(np.all(np.isfinite(priorities) & (priorities >= 0)))
 
     def _check_compatibility(self, saved: dict, path: Path) -> None:
         current = self.config_snapshot()
@@ -599,12 +611,12 @@ class DQNTrainer:
     # ------------------------------------------------------------------ files
 
     def _append_log(self, line: str) -> None:
-        old = self.log_path.read_text(encoding="utf-8") if self.log_path.exists() else ""
+        old = _read_records(self.log_path) if self.log_path.exists() else ""
         atomic_write_text(self.log_path, old + line + "\n")
 
     def _write_episode_rows(self) -> None:
         path = self.run_dir / "episodes.csv"
-        old = path.read_text(encoding="utf-8") if path.exists() else EPISODES_CSV_HEADER
+        old = _read_records(path) if path.exists() else EPISODES_CSV_HEADER
         atomic_write_text(path, old + "".join(self._episode_rows))
         self._episode_rows = []
 
@@ -613,7 +625,7 @@ class DQNTrainer:
         path = self.run_dir / "episodes.csv"
         if not path.exists():
             return
-        rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
+        rows = list(csv.reader(io.StringIO(_read_records(path))))
         kept = [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= episode]
         if len(kept) != len(rows) - 1:
             out = io.StringIO()
@@ -622,9 +634,18 @@ class DQNTrainer:
             atomic_write_text(path, out.getvalue())
 
 
+def _read_records(path: Path) -> str:
+    """training.log or episodes.csv, ready for more lines, even if damaged or edited by hand:
+    a byte that is not UTF-8 (or a NUL) becomes a replacement character instead of stopping
+    training over its records, and a last line without its newline gets one."""
+    text = path.read_text(encoding="utf-8", errors="replace").replace("\0", "\ufffd")
+    return text if not text or text.endswith("\n") else text + "\n"
+
+
 # The signals that stop training in an orderly way: Ctrl-C, and the ones the command line
 # turns into a Ctrl-C (a plain `kill`, a closed terminal).
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
 
 
 @contextlib.contextmanager

@@ -43,9 +43,10 @@ def sparse_boards(batch, cells, n_channels, empty_rows=()):
     return codes
 
 
-@pytest.mark.parametrize("empty_rows", [(), (0,), (2, 5)])
-def test_onehot_linear_matches_dense_linear(empty_rows):
-    batch, cells, n_channels, n_extras, n_out = 6, 12, 3, 2, 4
+@pytest.mark.parametrize("batch, empty_rows", [(6, ()), (6, (0,)), (6, (2, 5)), (1, ())])
+def test_onehot_linear_matches_dense_linear(batch, empty_rows):
+    # Column 0 holds a one in every non-empty sample: a column shared across the batch.
+    cells, n_channels, n_extras, n_out = 12, 3, 2, 4
     codes = sparse_boards(batch, cells, n_channels, empty_rows)
     extras = rng.standard_normal((batch, n_extras)).astype(np.float32)
     dense = expand_observations(codes, extras, n_channels, spatial=False)

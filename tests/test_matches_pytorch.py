@@ -22,9 +22,9 @@ BATCH = 16
 HIDDEN = [32, 16]
 
 
-def snake_like(spatial):
+def snake_like(spatial, board_size=(9, 6)):
     return GameMetadata(actions=["KEY_RIGHT", "KEY_UP", "KEY_LEFT", "KEY_DOWN"], reward="reward",
-                        character_set=["@", "*", ">"], board_size=(9, 6), spatial=spatial,
+                        character_set=["@", "*", ">"], board_size=board_size, spatial=spatial,
                         observe_state=["apple_dx", "apple_dy"], extras_size=2)
 
 
@@ -60,10 +60,11 @@ class TorchCNN(nn.Module):
         return self.mlp(torch.cat([self.conv(board).flatten(1), x[:, n_board:]], dim=1))
 
 
-def twins(spatial):
+def twins(spatial, board_size=(9, 6)):
     """Our network and a torch network with the same weights, plus one batch of observations."""
     torch.manual_seed(0)
-    meta = snake_like(spatial)
+    meta = snake_like(spatial, board_size)
+    width, height = board_size
     ours, _ = build_network(meta, {"hidden_sizes": HIDDEN})
     theirs = (TorchCNN(meta.board_shape, meta.extras_size, meta.n_actions) if spatial
               else TorchMLP(meta.obs_size, meta.n_actions))
@@ -71,9 +72,9 @@ def twins(spatial):
     for name, value in theirs.state_dict().items():
         ours.params[name][...] = value.numpy()
     rng = np.random.default_rng(0)
-    codes = np.zeros((BATCH, 6 * 9), np.uint8)
+    codes = np.zeros((BATCH, height * width), np.uint8)
     for board in codes:
-        board[rng.choice(54, 5, replace=False)] = [3, 2, 2, 2, 1]     # head, body, apple
+        board[rng.choice(height * width, 5, replace=False)] = [3, 2, 2, 2, 1]     # head, body, apple
     extras = rng.uniform(-1, 1, (BATCH, 2)).astype(np.float32)
     x = expand_observations(codes, extras, meta.board_shape[0], spatial)
     return ours, theirs, x, meta
@@ -108,10 +109,11 @@ def test_q_values_match(spatial):
     assert relative_error(ours.forward(x), expected) < 1e-5
 
 
-@pytest.mark.parametrize("spatial", [False, True])
+# (32, 16) is snake's board: there the convolutions go through the batch in several groups.
+@pytest.mark.parametrize("spatial, board_size", [(False, (9, 6)), (True, (9, 6)), (True, (32, 16))])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_huber_step_gradients_match(spatial, weighted):
-    ours, theirs, x, _ = twins(spatial)
+def test_huber_step_gradients_match(spatial, board_size, weighted):
+    ours, theirs, x, _ = twins(spatial, board_size)
     grads, expected = huber_step(ours, theirs, x, weighted, target_scale=3.0)
     for name in expected:
         assert relative_error(grads[name], expected[name].numpy()) < 1e-5, name

@@ -119,15 +119,16 @@ def test_cnn_gradients_match_central_differences():
                                  {"hidden_sizes": [6]})
 
 
-@pytest.mark.parametrize("spatial", [False, True])
-def test_forward_codes_matches_forward_on_dense_observations(spatial):
-    meta = metadata(spatial=spatial, width=9, height=5)
+# The snake-sized CNN runs its convolutions in several groups of images (layers.py).
+@pytest.mark.parametrize("spatial, width, height, batch", [(False, 9, 5, 5), (True, 9, 5, 5), (True, 32, 16, 16)])
+def test_forward_codes_matches_forward_on_dense_observations(spatial, width, height, batch):
+    meta = metadata(spatial=spatial, width=width, height=height)
     dense, _ = build_network(meta, {"hidden_sizes": [16, 8]}, rng=np.random.default_rng(1))
     compact, _ = build_network(meta, {"hidden_sizes": [16, 8]}, rng=np.random.default_rng(1))
-    codes, extras = boards(meta, 5, empty_rows=(1,))
+    codes, extras = boards(meta, batch, empty_rows=(1,))
     x = expand_observations(codes, extras, meta.board_shape[0], spatial)
     np.testing.assert_allclose(compact.forward_codes(codes, extras), dense.forward(x), rtol=1e-5, atol=1e-6)
-    d_q = rng.standard_normal((5, meta.n_actions)).astype(np.float32)
+    d_q = rng.standard_normal((batch, meta.n_actions)).astype(np.float32)
     fast, plain = compact.backward(d_q), dense.backward(d_q)
     for name in plain:
         np.testing.assert_allclose(fast[name], plain[name], rtol=1e-5, atol=1e-6, err_msg=name)
