@@ -511,6 +511,8 @@ def _train(args: argparse.Namespace) -> int:
         return 0
     if loaded is not None:
         print(f"Resuming from {loaded.name}: episode {trainer.start_episode} of {total}.")
+        for notice in trainer.resume_notices:
+            print(notice)
     # After --resume from an earlier checkpoint, the log's later lines no longer apply.
     history = [record for record in read_checkpoint_history(run_dir)
                if record["episode"] <= trainer.start_episode - 1]

@@ -47,6 +47,9 @@ from retro_gamer.optim import Adam, clip_grad_norm
 from retro_gamer.replay import make_replay_memory
 
 CHECKPOINT_EVERY = 100
+# [training] values that decay during training: editing one between sessions restarts it
+# from the edited value (see _apply_edited_starting_values).
+EDITABLE_STARTING_VALUES = ("learning_rate", "epsilon")
 MAX_GRAD_NORM = 10.0
 EPISODES_CSV_HEADER = "episode,total_reward,steps,epsilon,avg_loss,seconds\n"
 
@@ -137,6 +140,7 @@ class DQNTrainer:
         self.episode = 0            # last finished episode
         self.total_training_seconds = 0.0
         self.resumed_from: Path | None = None
+        self.resume_notices: list[str] = []
         self._episode_rows: list[str] = []   # episodes.csv rows not yet written
 
         save_trainer_config(self.run_dir, self.metadata, self.hp)
@@ -417,6 +421,7 @@ class DQNTrainer:
             "rng/python": np.array(json.dumps([py_version, list(py_state), py_gauss])),
             "rng/numpy": np.array(json.dumps(self.rng.bit_generator.state)),
             "config_snapshot": np.array(json.dumps(self.config_snapshot())),
+            "starting_values": np.array(json.dumps({key: self.hp[key] for key in EDITABLE_STARTING_VALUES})),
         })
         return ckpt.save_arrays(arrays)
 
@@ -498,9 +503,32 @@ class DQNTrainer:
                 f"not written by this version of retro-gamer. Resume from another checkpoint with "
                 f"--resume, or start fresh with 'retro-gamer clean {self.run_dir}'."
             ) from None
+        self._apply_edited_starting_values(data)
         self.memory = self._load_memory(self.episode)
         self.resumed_from = path
         self._truncate_episode_log(self.episode)
+
+    def _apply_edited_starting_values(self, data: dict) -> None:
+        """learning_rate and epsilon edited in config.toml since the checkpoint take effect.
+
+        A checkpoint carries the decayed values, and resuming continues from them, so that
+        a stopped run goes on exactly as if it had not stopped. But a learner who edits
+        learning_rate or epsilon between sessions means it: the edited value becomes the
+        current one, and decays from there. ``resume_notices`` says what was applied.
+        """
+        if "starting_values" not in data:
+            return
+        before = ckpt.json_entry(data, "starting_values")
+        for key in EDITABLE_STARTING_VALUES:
+            if key not in before or before[key] == self.hp[key]:
+                continue
+            if key == "learning_rate":
+                was, self.optimizer.lr = self.optimizer.lr, self.hp[key]
+            else:
+                was, self.epsilon = self.epsilon, self.hp[key]
+            self.resume_notices.append(
+                f"{key} was changed in config.toml ({before[key]} -> {self.hp[key]}): training "
+                f"continues with {key} = {self.hp[key]} instead of the checkpoint's {was:.3g}.")
 
     def _load_memory(self, episode: int):
         """The replay memory saved with this episode's checkpoint, or an empty one.

@@ -297,3 +297,18 @@ def test_ignore_strategy_keeps_the_character_set(tmp_path):
     trainer = make_trainer(tmp_path, create_game=reach.create_game_with_surprise, training_episodes=3)
     trainer.train()
     assert trainer.metadata.character_set == [">", "@"]
+
+
+def test_learning_rate_and_epsilon_edited_between_sessions_take_effect(tmp_path):
+    make_trainer(tmp_path, training_episodes=100).train()
+    untouched = make_trainer(tmp_path, training_episodes=200)
+    untouched.resume()
+    assert untouched.resume_notices == []
+    assert untouched.learning_rate == pytest.approx(0.001)   # learning_rate_decay is 1.0 in FAST
+    assert untouched.epsilon == pytest.approx(max(0.05, 0.99 ** 100))
+
+    edited = make_trainer(tmp_path, training_episodes=200, learning_rate=0.0002, epsilon=0.5)
+    edited.resume()
+    assert edited.learning_rate == pytest.approx(0.0002) and edited.epsilon == 0.5
+    assert len(edited.resume_notices) == 2
+    assert "learning_rate was changed in config.toml (0.001 -> 0.0002)" in edited.resume_notices[0]
