@@ -8,7 +8,9 @@ of a dozen per parameter array.
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
+import os
+import queue
+import threading
 
 import numpy as np
 
@@ -56,19 +58,68 @@ def clip_grad_norm(grads: dict, max_norm: float = 10.0) -> float:
 #   stays in the CPU cache through all the passes instead of travelling from memory
 #   once per pass.
 _BLOCK = 1 << 18
-_helper = ThreadPoolExecutor(max_workers=1)
+
+
+class _SecondCore:
+    """A daemon thread that runs one job at a time: the second half of Adam's vector.
+
+    Being a daemon, it never holds up the interpreter's exit; and the caller always
+    waits for its job to end, even through a Ctrl-C, so no weight is still being
+    written when a checkpoint is saved.
+    """
+
+    def __init__(self):
+        self._owner_pid = None
+
+    def start(self, job) -> None:
+        if self._owner_pid != os.getpid():
+            # First use, or a process forked from one that had the thread: threads do
+            # not survive os.fork(), so this process starts its own.
+            self._jobs, self._outcomes = queue.SimpleQueue(), queue.SimpleQueue()
+            threading.Thread(target=self._serve, daemon=True, name="adam-second-half").start()
+            self._owner_pid = os.getpid()
+        self._jobs.put(job)
+
+    def wait(self) -> None:
+        """Block until the job has ended; then re-raise its error, or a Ctrl-C that came meanwhile."""
+        interrupted = None
+        while True:
+            try:
+                error = self._outcomes.get()
+                break
+            except KeyboardInterrupt as stop:
+                interrupted = stop
+        if error is not None:
+            raise error
+        if interrupted is not None:
+            raise interrupted
+
+    def _serve(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                job()
+            except BaseException as error:   # handed to the caller by wait()
+                self._outcomes.put(error)
+            else:
+                self._outcomes.put(None)
+
+
+_second_core = _SecondCore()
 
 
 def _in_two_halves(function, *vectors: np.ndarray) -> None:
-    """function(*blocks) over the vectors, block by block, one half on a helper thread."""
+    """function(*blocks) over the vectors, block by block, one half on a second CPU core."""
     def blocks(start, stop):
         for first in range(start, stop, _BLOCK):
             function(*(v[first:min(first + _BLOCK, stop)] for v in vectors))
 
     middle = len(vectors[0]) // 2
-    second_half = _helper.submit(blocks, middle, len(vectors[0]))
-    blocks(0, middle)
-    second_half.result()
+    _second_core.start(lambda: blocks(middle, len(vectors[0])))
+    try:
+        blocks(0, middle)
+    finally:
+        _second_core.wait()
 
 
 class Adam:

@@ -1,4 +1,7 @@
 """Huber loss, gradient clipping and Adam, against their textbook definitions."""
+import multiprocessing
+import os
+
 import numpy as np
 import pytest
 
@@ -139,3 +142,47 @@ def test_adam_state_of_another_network_is_refused():
     state = Adam({"w": np.zeros(4, np.float32)}, lr=0.1).state_dict()
     with pytest.raises(CheckpointError, match="w"):
         adam.load_state_dict(state)
+
+
+def _step_in_child(adam, grads, results):
+    adam.step(grads)
+    results.put("stepped")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_adam_still_works_in_a_forked_process():
+    # Adam's helper thread does not survive fork(); the child must start its own, not wait forever.
+    net = small_network()
+    adam = Adam(net.params, lr=0.01)
+    adam.step(net.grads)                                 # the parent's helper thread is running
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    child = context.Process(target=_step_in_child, args=(adam, net.grads, results))
+    child.start()
+    child.join(timeout=30)
+    if child.is_alive():
+        child.kill()
+    assert results.get(timeout=1) == "stepped"
+
+
+def test_a_ctrl_c_during_adam_waits_for_the_second_half_before_it_stops():
+    # Otherwise a checkpoint saved right after the Ctrl-C could catch weights mid-update.
+    import threading
+    import time
+
+    from retro_gamer import optim
+
+    values = np.zeros(4 * optim._BLOCK, np.float32)
+
+    def update(block):
+        if threading.current_thread() is threading.main_thread():
+            raise KeyboardInterrupt
+        time.sleep(0.05)
+        block += 1.0
+
+    with pytest.raises(KeyboardInterrupt):
+        optim._in_two_halves(update, values)
+    assert np.all(values[len(values) // 2:] == 1.0)
+    # The second core is free again for the next step.
+    optim._in_two_halves(lambda block: block.__iadd__(1.0), values)
+    assert np.all(values[len(values) // 2:] == 2.0)
