@@ -7,7 +7,7 @@ run code. It holds (keys):
 - ``format``                      the string FORMAT, to recognise our files
 - ``model/<name>``                the online Q-network's weights (names as PyTorch's state_dict)
 - ``target/<name>``               the target network's weights
-- ``adam/m/<name>``, ``adam/v/<name>``, ``adam/step``   Adam's moment estimates and step count
+- ``adam/m/<name>``, ``adam/v/<name>``, ``adam/steps``  Adam's moment estimates and step count
 - ``learning_rate``, ``epsilon``, ``total_steps``, ``train_steps``, ``episode``,
   ``total_training_seconds``      the counters of training
 - ``rng/python``, ``rng/numpy``   the random-number states (JSON text), for exact resume

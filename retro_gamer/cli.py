@@ -158,7 +158,10 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action):
         text = super()._get_help_string(action)
-        if action.dest in _HYPERPARAMETER_DESTS and action.dest not in ("n_layers", "layer_size"):
+        # create's hyperparameter options default to "not given" (config.py fills them in),
+        # so their help shows config.py's default; eval's own --seed has a real default.
+        if (action.dest in _HYPERPARAMETER_DESTS and action.dest not in ("n_layers", "layer_size")
+                and action.default in (None, argparse.SUPPRESS)):
             text += f" (default: {_default_of(action.dest)})"
         return text
 

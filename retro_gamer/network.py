@@ -328,7 +328,7 @@ def architecture_rationale(metadata, net: QNetwork) -> str:
         lines = [f"Input: {net.obs_size} numbers of game state, no board (board = false)"]
     else:
         channels, height, width = metadata.board_shape
-        lines = [f"Input: {net.obs_size} numbers = board {channels} channels x {height} x {width} cells "
+        lines = [f"Input: {net.obs_size} numbers = board {channels} channel{'' if channels == 1 else 's'} x {height} x {width} cells "
                  f"({channels * height * width}) + {extras} extras",
                  f"  board: one channel per character ({' '.join(metadata.character_set or [])}), 1 where "
                  "that character is shown; empty and unknown cells are all zeros"]

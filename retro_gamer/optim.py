@@ -65,7 +65,9 @@ class _SecondCore:
 
     Being a daemon, it never holds up the interpreter's exit; and the caller always
     waits for its job to end, even through a Ctrl-C, so no weight is still being
-    written when a checkpoint is saved.
+    written when a checkpoint is saved. Each job comes with an Event that the thread
+    sets when the job is done: an Event is a state, so a Ctrl-C can interrupt the
+    waiting but never make the wait miss the end of the job.
     """
 
     def __init__(self):
@@ -75,20 +77,23 @@ class _SecondCore:
         if self._owner_pid != os.getpid():
             # First use, or a process forked from one that had the thread: threads do
             # not survive os.fork(), so this process starts its own.
-            self._jobs, self._outcomes = queue.SimpleQueue(), queue.SimpleQueue()
+            self._jobs, self._finished, self._error = queue.SimpleQueue(), None, None
             threading.Thread(target=self._serve, daemon=True, name="adam-second-half").start()
             self._owner_pid = os.getpid()
-        self._jobs.put(job)
+        self.wait()   # a job that an interrupted step left behind ends first
+        finished = threading.Event()
+        self._jobs.put((job, finished))
+        self._finished = finished
 
     def wait(self) -> None:
         """Block until the job has ended; then re-raise its error, or a Ctrl-C that came meanwhile."""
-        interrupted = None
-        while True:
+        finished, interrupted = self._finished, None
+        while finished is not None and not finished.is_set():
             try:
-                error = self._outcomes.get()
-                break
+                finished.wait()
             except KeyboardInterrupt as stop:
                 interrupted = stop
+        error, self._error = self._error, None
         if error is not None:
             raise error
         if interrupted is not None:
@@ -96,13 +101,13 @@ class _SecondCore:
 
     def _serve(self) -> None:
         while True:
-            job = self._jobs.get()
+            job, finished = self._jobs.get()
             try:
                 job()
             except BaseException as error:   # handed to the caller by wait()
-                self._outcomes.put(error)
-            else:
-                self._outcomes.put(None)
+                self._error = error
+            finally:
+                finished.set()
 
 
 _second_core = _SecondCore()

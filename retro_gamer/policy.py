@@ -28,7 +28,7 @@ import numpy as np
 from blessed.keyboard import Keystroke
 
 from retro_gamer import checkpoints
-from retro_gamer.errors import CheckpointError, ConfigError
+from retro_gamer.errors import CheckpointError, ConfigError, GameError
 
 
 class TrainedPolicy:
@@ -65,6 +65,9 @@ class TrainedPolicy:
         # The no-op is the network's last output: pressing nothing is also a choice.
         self.action_keys: list[str | None] = list(self.metadata.actions) + [None]
         self.encoder = ObservationEncoder(self.metadata)
+        # The network's input is made for one board size (unless it sees an egocentric crop).
+        self._board_size = (tuple(self.metadata.board_size)
+                            if self.metadata.uses_board and not self.metadata.egocentric else None)
         self._one_board = None if self.metadata.spatial else OneBoardMLP(self.network, self.encoder)
         # A batch of one, made once, for the CNN: (1, cells) codes and (1, E) extras.
         self._codes = np.zeros((1, self.encoder.n_cells), dtype=np.uint8)
@@ -75,6 +78,12 @@ class TrainedPolicy:
 
         The last one is the no-op. Reading it changes nothing in the game.
         """
+        if self._board_size is not None and tuple(game.board_size) != self._board_size:
+            raise GameError(
+                f"This policy was trained on a {self._board_size[0]}x{self._board_size[1]} board, "
+                f"but the game it is asked to play has a {game.board_size[0]}x{game.board_size[1]} "
+                f"board. Its network reads one input per cell, so it can only play the board size "
+                f"it was trained on: train a run on this game (retro-gamer create ...).")
         if self._one_board is not None:
             codes = self.encoder.codes(game) if self.encoder.board_length else None
             return self._one_board.q_values(codes, self.encoder.extras(game))

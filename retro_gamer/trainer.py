@@ -296,16 +296,10 @@ class DQNTrainer:
             self._append_log(f"{header} | {datetime.now():%Y-%m-%d %H:%M:%S} ===")
             while not self.complete:
                 stats = self._play_episode()
-                self.episode += 1
-                self.epsilon = max(self.hp["epsilon_min"], self.epsilon * self.hp["epsilon_decay"])
-                if stats["learned"]:
-                    self.optimizer.lr *= self.hp["learning_rate_decay"]
-                stats.update(episode=self.episode, epsilon=self.epsilon)
-                block.append(stats)
-                self._episode_rows.append(
-                    f"{self.episode},{stats['total_reward']:.6g},{stats['steps']},{self.epsilon:.6g},"
-                    f"{stats['avg_loss']:.6g},{stats['seconds']:.4f}\n"
-                )
+                # A finished episode is counted entirely or not at all: a Ctrl-C in the
+                # middle of its bookkeeping would save a checkpoint without its csv row.
+                with _interrupts_deferred():
+                    self._finish_episode(stats, block)
                 if on_episode:
                     on_episode(stats)
                 if self.episode % CHECKPOINT_EVERY == 0 or self.complete:
@@ -332,6 +326,19 @@ class DQNTrainer:
             with contextlib.suppress(Exception):
                 self._keep_finished_episodes(block, block_started)
             raise
+
+    def _finish_episode(self, stats: dict, block: list[dict]) -> None:
+        """Count a played episode: decay epsilon (and the learning rate, if it learned), record it."""
+        self.episode += 1
+        self.epsilon = max(self.hp["epsilon_min"], self.epsilon * self.hp["epsilon_decay"])
+        if stats["learned"]:
+            self.optimizer.lr *= self.hp["learning_rate_decay"]
+        stats.update(episode=self.episode, epsilon=self.epsilon)
+        block.append(stats)
+        self._episode_rows.append(
+            f"{self.episode},{stats['total_reward']:.6g},{stats['steps']},{self.epsilon:.6g},"
+            f"{stats['avg_loss']:.6g},{stats['seconds']:.4f}\n"
+        )
 
     def _keep_finished_episodes(self, block: list[dict], block_started: float) -> None:
         """After training stopped early, save the episodes finished since the last checkpoint."""
@@ -678,7 +685,7 @@ STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SI
 
 @contextlib.contextmanager
 def _interrupts_deferred():
-    """Let a checkpoint finish before a Ctrl-C takes effect.
+    """Let a checkpoint, or an episode's bookkeeping, finish before a Ctrl-C takes effect.
 
     The files are written atomically anyway; deferring the interrupt also keeps the
     checkpoint, the replay memory, episodes.csv and the log line in step with each other.

@@ -269,3 +269,24 @@ def test_a_game_package_ships_its_policy(snake_run, tmp_path, monkeypatch):
 def test_run_dir_must_be_a_folder_like_object():
     with pytest.raises(TypeError, match="importlib.resources"):
         TrainedPolicy(42)
+
+
+def test_a_game_with_another_board_size_gets_a_clear_error(tmp_path):
+    import sys
+
+    from retro_gamer import TrainedPolicy
+    from retro_gamer.errors import GameError
+    from retro_gamer.trainer import DQNTrainer
+    from retro_gamer.metadata import GameMetadata
+    from retro.game import Game
+
+    sys.path.insert(0, str(Path(__file__).parent / "games"))
+    import reach
+
+    metadata = GameMetadata(actions=["KEY_LEFT", "KEY_RIGHT"], reward="score", character_set=[">", "@"])
+    DQNTrainer(reach.create_game, metadata, tmp_path, training_episodes=1, seed=0).train()
+    policy = TrainedPolicy(tmp_path)
+    assert policy.get_action(reach.create_game()) in ("KEY_LEFT", "KEY_RIGHT", None)
+    wider = Game([reach.Runner(0), reach.Goal(9)], {"score": 0}, board_size=(12, 1))
+    with pytest.raises(GameError, match="trained on a 7x1 board.*has a 12x1 board"):
+        policy.get_action(wider)
