@@ -210,6 +210,7 @@ class MLPQNetwork(QNetwork):
         self.obs_size = obs_size
         self.board_shape = board_shape
         self.n_actions = n_actions
+        self._written_board_cols = None   # board columns of the first gradient that may be non-zero
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x: (B, obs_size) observations -> Q-values (B, n_actions)."""
@@ -239,9 +240,11 @@ class MLPQNetwork(QNetwork):
         weight, _, d_weight, d_bias = self._linears[0]
         if self._first_input[0] == "dense":
             linear_backward(d_z, self._first_input[1], weight, d_weight, d_bias, need_input_grad=False)
+            self._written_board_cols = None       # every column may be non-zero now
         else:
             _, rows, cols, extras = self._first_input
-            onehot_linear_backward(d_z, rows, cols, extras, d_weight, d_bias)
+            onehot_linear_backward(d_z, rows, cols, extras, d_weight, d_bias, self._written_board_cols)
+            self._written_board_cols = cols       # the next one-hot backward clears just these
         return self.grads
 
 

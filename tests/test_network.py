@@ -134,6 +134,26 @@ def test_forward_codes_matches_forward_on_dense_observations(spatial, width, hei
         np.testing.assert_allclose(fast[name], plain[name], rtol=1e-5, atol=1e-6, err_msg=name)
 
 
+def test_one_hot_backward_clears_what_the_previous_batch_wrote():
+    # The fast backward clears only the board columns of the previous batch: after any
+    # sequence of batches (one-hot or dense), the gradient must equal a fresh network's.
+    meta = metadata(width=9, height=5)
+    reused, _ = build_network(meta, {"hidden_sizes": [16]}, rng=np.random.default_rng(1))
+    for step in range(4):
+        codes, extras = boards(meta, 6, empty_rows=(step % 3,))
+        fresh, _ = build_network(meta, {"hidden_sizes": [16]}, rng=np.random.default_rng(1))
+        d_q = rng.standard_normal((6, meta.n_actions)).astype(np.float32)
+        if step == 2:
+            x = expand_observations(codes, extras, meta.board_shape[0], False)
+            reused.forward(x)
+        else:
+            reused.forward_codes(codes, extras)
+        fresh.forward_codes(codes, extras)
+        got, expected = reused.backward(d_q), fresh.backward(d_q)
+        for name in expected:
+            np.testing.assert_allclose(got[name], expected[name], rtol=1e-5, atol=1e-6, err_msg=name)
+
+
 def test_mlp_over_extras_only_accepts_empty_board_codes():
     net, _ = build_network(metadata(board=False), {"hidden_sizes": [4]})
     extras = rng.standard_normal((3, 2)).astype(np.float32)
