@@ -20,7 +20,7 @@ import numpy as np
 
 from retro_gamer.config import STRATEGIES
 from retro_gamer.errors import ConfigError, GameError
-from retro_gamer.games import build_game, describe_factory, start_headless, where_raised
+from retro_gamer.games import build_game, describe_factory, game_traceback, start_headless, where_raised
 from retro_gamer.metadata import problem_report
 from retro_gamer.observation import ObservationEncoder, forget_stale_positions, top_character
 
@@ -104,9 +104,9 @@ class GameEnvironment:
             raise GameError(
                 f"The game {self.game_name} raised {type(error).__name__} during turn "
                 f"{game.turn_number} (key pressed: {key!r}): {error}\n"
-                f"({where_raised(error)}).\n"
                 "This is a bug in the game, not in training: play the game by hand to reproduce\n"
-                "it, fix it, then train again."
+                "it, fix it, then train again. The game's traceback:\n"
+                f"{game_traceback(error)}"
             ) from error
         reward_now = self._reward_now()
         reward = float(reward_now - self._reward_before)

@@ -207,6 +207,16 @@ def where_raised(error: BaseException) -> str:
     return f"{frame.filename}, line {frame.lineno}, in {frame.name}"
 
 
+def game_traceback(error: BaseException) -> str:
+    """The traceback of an error the game raised, without retro-gamer's own frames:
+    the lines a game's author needs to find the bug."""
+    ours = str(Path(__file__).resolve().parent)
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+              if not str(Path(frame.filename).resolve()).startswith(ours)]
+    lines = traceback.format_list(frames) + traceback.format_exception_only(type(error), error)
+    return "".join(lines).rstrip()
+
+
 def _file_of(module) -> str:
     return getattr(module, "__file__", None) or "no source file"
 

@@ -37,7 +37,7 @@ from retro_gamer import checkpoints as ckpt
 from retro_gamer.blas import blas_threads
 from retro_gamer.config import resolve_hyperparams, save_trainer_config
 from retro_gamer.environment import GameEnvironment, discover_characters
-from retro_gamer.errors import CheckpointError, ConfigError, GameError
+from retro_gamer.errors import CheckpointError, ConfigError, GameError, RetroGamerError
 from retro_gamer.files import (atomic_save_npz, atomic_write_bytes, atomic_write_text, describe_write_error,
                                remove_temporaries)
 from retro_gamer.losses import huber_loss
@@ -80,6 +80,22 @@ class TrainingInterrupted(KeyboardInterrupt):
         super().__init__(f"training stopped after episode {episode}")
         self.checkpoint = checkpoint
         self.episode = episode
+
+
+class TrainingDiverged(RetroGamerError):
+    """The loss became NaN or infinite: the Q-values have run away."""
+
+    def __init__(self, loss, learning_rate=None):
+        if isinstance(loss, str):         # re-raised with more words
+            super().__init__(loss)
+            return
+        super().__init__(
+            f"Training stopped: the loss became {loss}, so the Q-values have run away and any "
+            f"further step would fill the network with NaN. This happens when the learning rate "
+            f"is too high for the game (learning_rate = {learning_rate}) or when its rewards are "
+            f"very large. Lower learning_rate ten times in config.toml (or scale the game's "
+            f"rewards down), then run 'retro-gamer clean RUN_DIR' and train again."
+        )
 
 
 class DQNTrainer:
@@ -253,6 +269,8 @@ class DQNTrainer:
         q_values = self.online_network.forward_codes(batch.state_codes, batch.state_extras)
         q_taken = q_values[rows, batch.actions]
         loss, dq_taken = huber_loss(q_taken, td_target, batch.weights)
+        if not np.isfinite(loss):
+            raise TrainingDiverged(loss, self.hp["learning_rate"])   # before the weights take it in
         # Only the Q-value of the action that was taken gets a gradient.
         dq = np.zeros_like(q_values)
         dq[rows, batch.actions] = dq_taken
@@ -310,10 +328,10 @@ class DQNTrainer:
         except KeyboardInterrupt:
             self._keep_finished_episodes(block, block_started)
             raise TrainingInterrupted(self._saved_checkpoint, self._saved_episode) from None
-        except GameError as error:
-            # The episode the game crashed in is lost; the ones before it are not.
+        except (GameError, TrainingDiverged) as error:
+            # The episode that failed is lost; the ones before it are not.
             self._keep_finished_episodes(block, block_started)
-            raise GameError(f"{error}\n\n{self._kept_sentence()}") from error
+            raise type(error)(f"{error}\n\n{self._kept_sentence()}") from error
         except BrokenPipeError:
             # Whoever read the progress lines stopped reading (train RUN | head): keep the work.
             self._keep_finished_episodes(block, block_started)

@@ -312,3 +312,31 @@ def test_learning_rate_and_epsilon_edited_between_sessions_take_effect(tmp_path)
     assert edited.learning_rate == pytest.approx(0.0002) and edited.epsilon == 0.5
     assert len(edited.resume_notices) == 2
     assert "learning_rate was changed in config.toml (0.001 -> 0.0002)" in edited.resume_notices[0]
+
+
+def test_a_loss_that_runs_away_stops_training_with_advice_and_no_broken_checkpoint(tmp_path):
+    from retro_gamer.trainer import TrainingDiverged
+
+    def huge_rewards():
+        game = reach.create_game()
+        game.state["score"] = 0.0
+        return game
+
+    trainer = make_trainer(tmp_path, create_game=huge_rewards, training_episodes=300)
+    original_advance = trainer.env.advance
+    calls = []
+
+    def advance(key):
+        reward, done = original_advance(key)
+        calls.append(1)
+        return (float("inf") if len(calls) > 1500 else reward), done
+
+    trainer.env.advance = advance
+    with pytest.raises(TrainingDiverged) as stopped:
+        trainer.train()
+    message = str(stopped.value)
+    assert "the loss became" in message and "learning_rate" in message
+    assert "kept in checkpoint" in message
+    for path in (tmp_path / "checkpoints").glob("ep_*.npz"):
+        data = ckpt.read_checkpoint(path)
+        assert all(np.all(np.isfinite(v)) for k, v in data.items() if k.startswith(("model/", "target/")))
