@@ -30,18 +30,9 @@ from retro_gamer.cli import main
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
-GAMES = Path(__file__).parent / "games"
-PYPROJECT = '''\
-[project]
-name = "reach"
-version = "0.1"
+# The same small game project as the other fault tests.
+from test_faults import GAMES, PYPROJECT, TINY  # noqa: E402
 
-[tool.retro-gamer]
-actions = ["KEY_LEFT", "KEY_RIGHT"]
-reward = "score"
-character_set = [">", "@"]
-'''
-TINY = ["--hidden-sizes", "8", "--memory-capacity", "200", "--batch-size", "8", "--seed", "1"]
 ROUNDS = 20
 SEED = int(os.environ.get("FAULT_SEED", "20260521"))  # another seed, another campaign
 EXIT_TIMEOUT = 30  # seconds a stopped `train` may take to exit before it counts as hung
