@@ -7,7 +7,8 @@ run code. It holds (keys):
 - ``format``                      the string FORMAT, to recognise our files
 - ``model/<name>``                the online Q-network's weights (names as PyTorch's state_dict)
 - ``target/<name>``               the target network's weights
-- ``adam/m/<name>``, ``adam/v/<name>``, ``adam/steps``  Adam's moment estimates and step count
+- ``adam/m_sum/<name>``, ``adam/v_sum/<name>``, ``adam/steps``  Adam's moments, divided by
+  (1 - beta1) and (1 - beta2) as optim.Adam keeps them, and its step count
 - ``learning_rate``, ``epsilon``, ``total_steps``, ``train_steps``, ``episode``,
   ``total_training_seconds``      the counters of training
 - ``rng/python``, ``rng/numpy``   the random-number states (JSON text), for exact resume

@@ -137,6 +137,11 @@ class Adam:
     Each weight's step is scaled by its own gradient history: weights with steady
     gradients take steps of about lr, noisy ones smaller steps. The two divisions
     correct m and v for starting at zero.
+
+    To save two of the passes over the weights, m and v are kept divided by
+    (1 - beta1) and (1 - beta2): as m_sum = beta1 * m_sum + g and
+    v_sum = beta2 * v_sum + g * g, the two factors move into the scalars of the last
+    line. ``m`` and ``v`` give the moments themselves, as torch.optim.Adam keeps them.
     """
 
     def __init__(self, params: dict, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
@@ -147,47 +152,57 @@ class Adam:
         self.steps = 0
         self._flat_params = _flat_vector(params)
         if self._flat_params is not None:
-            # m and v get the parameters' flat layout, so the flat path covers them too.
-            self._flat_m = np.zeros_like(self._flat_params)
-            self._flat_v = np.zeros_like(self._flat_params)
+            # The sums get the parameters' flat layout, so the flat path covers them too.
+            self._flat_m_sum = np.zeros_like(self._flat_params)
+            self._flat_v_sum = np.zeros_like(self._flat_params)
             self._flat_scratch = np.empty_like(self._flat_params)
-            self.m = {name: _same_view(p, self._flat_params, self._flat_m) for name, p in params.items()}
-            self.v = {name: _same_view(p, self._flat_params, self._flat_v) for name, p in params.items()}
+            self.m_sum = {name: _same_view(p, self._flat_params, self._flat_m_sum) for name, p in params.items()}
+            self.v_sum = {name: _same_view(p, self._flat_params, self._flat_v_sum) for name, p in params.items()}
         else:
-            self.m = {name: np.zeros_like(p) for name, p in params.items()}
-            self.v = {name: np.zeros_like(p) for name, p in params.items()}
+            self.m_sum = {name: np.zeros_like(p) for name, p in params.items()}
+            self.v_sum = {name: np.zeros_like(p) for name, p in params.items()}
+
+    @property
+    def m(self) -> dict:
+        """The first moment of each parameter's gradient (torch's exp_avg), a copy."""
+        return {name: s * s.dtype.type(1.0 - self.beta1) for name, s in self.m_sum.items()}
+
+    @property
+    def v(self) -> dict:
+        """The second moment of each parameter's gradient (torch's exp_avg_sq), a copy."""
+        return {name: s * s.dtype.type(1.0 - self.beta2) for name, s in self.v_sum.items()}
 
     def step(self, grads: dict) -> None:
         """One update of every parameter in place; grads: dict name -> array like params."""
         self.steps += 1
-        # The bias corrections are folded into two scalars (multiply the fraction above
-        # by sqrt(1 - beta2**t) / sqrt(1 - beta2**t)), so no pass over the weights is
-        # spent on them:  w -= step_size * m / (sqrt(v) + eps_hat).
-        correction2 = math.sqrt(1.0 - self.beta2 ** self.steps)
-        step_size = self.lr * correction2 / (1.0 - self.beta1 ** self.steps)
-        eps_hat = self.eps * correction2
+        # With m = (1 - beta1) * m_sum and v = (1 - beta2) * v_sum, the last line above is
+        #   w -= step_size * m_sum / (sqrt(v_sum) + eps_hat)
+        # with two scalars: the bias corrections and the (1 - beta) factors cost no pass.
+        correction1 = (1.0 - self.beta1) / (1.0 - self.beta1 ** self.steps)
+        correction2 = math.sqrt((1.0 - self.beta2) / (1.0 - self.beta2 ** self.steps))
+        step_size = self.lr * correction1 / correction2
+        eps_hat = self.eps / correction2
         flat_grads = _flat_vector(grads)
         if (self._flat_params is not None and flat_grads is not None
                 and getattr(grads, "layout", None) == getattr(self.params, "layout", ())):
             _in_two_halves(lambda *blocks: self._update(*blocks, step_size, eps_hat), self._flat_params,
-                           flat_grads, self._flat_m, self._flat_v, self._flat_scratch)
+                           flat_grads, self._flat_m_sum, self._flat_v_sum, self._flat_scratch)
         else:
             for name, w in self.params.items():
-                self._update(w, grads[name], self.m[name], self.v[name], np.empty_like(w), step_size, eps_hat)
+                self._update(w, grads[name], self.m_sum[name], self.v_sum[name], np.empty_like(w),
+                             step_size, eps_hat)
 
-    def _update(self, w, g, m, v, scratch, step_size, eps_hat):
+    def _update(self, w, g, m_sum, v_sum, scratch, step_size, eps_hat):
         """The update for one block of weights, in place; scratch is the only temporary."""
         one = w.dtype.type
-        m *= one(self.beta1)                            # m = beta1 * m + (1 - beta1) * g
-        np.multiply(g, one(1.0 - self.beta1), out=scratch)
-        m += scratch
-        v *= one(self.beta2)                            # v = beta2 * v + (1 - beta2) * g * g
+        m_sum *= one(self.beta1)                        # m_sum = beta1 * m_sum + g
+        m_sum += g
+        v_sum *= one(self.beta2)                        # v_sum = beta2 * v_sum + g * g
         np.multiply(g, g, out=scratch)
-        scratch *= one(1.0 - self.beta2)
-        v += scratch
-        np.sqrt(v, out=scratch)                         # w -= step_size * m / (sqrt(v) + eps_hat)
+        v_sum += scratch
+        np.sqrt(v_sum, out=scratch)                     # w -= step_size * m_sum / (sqrt(v_sum) + eps_hat)
         scratch += one(eps_hat)
-        np.divide(m, scratch, out=scratch)
+        np.divide(m_sum, scratch, out=scratch)
         scratch *= one(step_size)
         w -= scratch
 
@@ -196,14 +211,14 @@ class Adam:
         self.lr *= factor
 
     def state_dict(self) -> dict:
-        """What a checkpoint must keep to continue exactly: steps, lr, and m and v per parameter."""
+        """What a checkpoint must keep to continue exactly: steps, lr, m_sum and v_sum per parameter."""
         return {"steps": self.steps, "lr": self.lr,
-                "m": {name: a.copy() for name, a in self.m.items()},
-                "v": {name: a.copy() for name, a in self.v.items()}}
+                "m_sum": {name: a.copy() for name, a in self.m_sum.items()},
+                "v_sum": {name: a.copy() for name, a in self.v_sum.items()}}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what state_dict() returned."""
-        for moment in ("m", "v"):
+        for moment in ("m_sum", "v_sum"):
             mine, saved = getattr(self, moment), state[moment]
             bad = sorted(name for name in mine.keys() | saved.keys()
                          if name not in mine or name not in saved or np.shape(saved[name]) != mine[name].shape)
@@ -212,7 +227,7 @@ class Adam:
                     f"The saved optimiser state does not fit this network ({', '.join(bad)} missing or "
                     "of another shape). It was saved for a network of another shape; resume from a "
                     "checkpoint of this run, or start again with 'retro-gamer clean'.")
-        for moment in ("m", "v"):
+        for moment in ("m_sum", "v_sum"):
             for name, value in state[moment].items():
                 getattr(self, moment)[name][...] = value
         self.steps = int(state["steps"])

@@ -635,7 +635,7 @@ class DQNTrainer:
         old = {
             "online": self.online_network.params,
             "target": self.target_network.params,
-            **{moment: self.optimizer.state_dict()[moment] for moment in ("m", "v")},
+            **{moment: self.optimizer.state_dict()[moment] for moment in ("m_sum", "v_sum")},
         }
         old_adam = self.optimizer.state_dict()
         added = self.env.adopt_new_characters()   # appends to metadata.character_set
@@ -648,7 +648,7 @@ class DQNTrainer:
         self.online_network.load_params(grow(old["online"]))
         self.target_network.load_params(grow(old["target"]))
         self.optimizer = Adam(self.online_network.params, lr=old_adam["lr"])
-        self.optimizer.load_state_dict({**old_adam, "m": grow(old["m"]), "v": grow(old["v"])})
+        self.optimizer.load_state_dict({**old_adam, "m_sum": grow(old["m_sum"]), "v_sum": grow(old["v_sum"])})
         codes, extras = state
         if self.metadata.egocentric:
             # The off-board channel stays last, so its code moves up by the number added.
@@ -763,8 +763,8 @@ def grow_input_channels(params: dict, metadata: GameMetadata, old_shape: tuple, 
 
 
 def _adam_arrays(state: dict) -> dict[str, np.ndarray]:
-    """Adam's state as flat checkpoint entries: adam/m/<name>, adam/v/<name>, adam/steps, learning_rate."""
-    arrays = {f"adam/{moment}/{name}": value for moment in ("m", "v") for name, value in state[moment].items()}
+    """Adam's state as flat checkpoint entries: adam/m_sum/<name>, adam/v_sum/<name>, adam/steps, learning_rate."""
+    arrays = {f"adam/{moment}/{name}": value for moment in ("m_sum", "v_sum") for name, value in state[moment].items()}
     arrays["adam/steps"] = np.array(state["steps"])
     arrays["learning_rate"] = np.array(state["lr"])
     return arrays
@@ -773,8 +773,8 @@ def _adam_arrays(state: dict) -> dict[str, np.ndarray]:
 def _adam_state(data: dict) -> dict:
     """The inverse of _adam_arrays."""
     return {
-        "m": ckpt.model_params(data, "adam/m/"),
-        "v": ckpt.model_params(data, "adam/v/"),
+        "m_sum": ckpt.model_params(data, "adam/m_sum/"),
+        "v_sum": ckpt.model_params(data, "adam/v_sum/"),
         "steps": int(data["adam/steps"]),
         "lr": float(data["learning_rate"]),
     }

@@ -136,7 +136,7 @@ def test_run_directory_files(tmp_path):
     assert float(data["epsilon"]) == pytest.approx(trainer.epsilon)
     assert float(data["learning_rate"]) == pytest.approx(trainer.learning_rate)
     assert json.loads(str(data["config_snapshot"]))["character_set"] == [">", "@"]
-    assert {k for k in data if k.startswith("adam/m/")} == {f"adam/m/{k}" for k in trainer.online_network.params}
+    assert {k for k in data if k.startswith("adam/m_sum/")} == {f"adam/m_sum/{k}" for k in trainer.online_network.params}
 
     log = (tmp_path / "training.log").read_text().splitlines()
     assert log[0].startswith("[INIT]")
