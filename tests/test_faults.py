@@ -139,7 +139,7 @@ def test_a_broken_latest_checkpoint_names_the_file_and_offers_the_previous_good_
     latest = run / "checkpoints" / "ep_0300.npz"
     latest.write_bytes(DAMAGE[damage](latest.read_bytes()))
     before = fingerprints(run)
-    fails_clearly(["train", run], capsys, "ep_0300.npz", f"--resume ep_0200", str(latest))
+    fails_clearly(["train", run], capsys, "ep_0300.npz", "--resume ep_0200", str(latest))
     assert fingerprints(run) == before
 
 
