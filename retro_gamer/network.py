@@ -231,6 +231,23 @@ class MLPQNetwork(QNetwork):
         self._first_input = ("onehot", rows, cols, extras)
         return self._forward_after_first_linear(onehot_linear_forward(rows, cols, extras, weight, bias))
 
+    def forward_one(self, codes: np.ndarray, extras: np.ndarray) -> np.ndarray:
+        """Q-values of one observation, for the agent's greedy move: codes (H*W,) uint8,
+        extras (E,) -> (n_actions,). Keeps nothing for backward.
+
+        With a single board, forward_codes' batch bookkeeping costs more than its
+        arithmetic: here the first layer is just the sum of the occupied cells' weight rows.
+        """
+        weight, bias, _, _ = self._linears[0]
+        rows = weight.T                                   # (in, out): row i is input i's weights
+        n_board = len(codes) * (self.board_shape[0] if self.board_shape else 0)
+        cells = codes.nonzero()[0]
+        inputs = cells * self.board_shape[0] + codes[cells] - 1 if len(cells) else cells
+        z = bias + np.asarray(extras, self.dtype) @ rows[n_board:] + rows[inputs].sum(axis=0)
+        for weight, bias, _, _ in self._linears[1:]:
+            z = np.maximum(z, 0) @ weight.T + bias
+        return z
+
     def backward(self, d_q: np.ndarray) -> dict[str, np.ndarray]:
         """d_q: (B, n_actions) dLoss/dQ of the last forward -> grads, dict name -> gradient.
 
@@ -276,6 +293,10 @@ class ConvQNetwork(QNetwork):
         x = self._check_observations(x)
         n_board = int(np.prod(self.board_shape))
         return self._forward(x[:, :n_board].reshape(-1, *self.board_shape), x[:, n_board:])
+
+    def forward_one(self, codes: np.ndarray, extras: np.ndarray) -> np.ndarray:
+        """Q-values of one observation: codes (H*W,) uint8, extras (E,) -> (n_actions,)."""
+        return self.forward_codes(codes[None], np.asarray(extras)[None])[0]
 
     def forward_codes(self, codes: np.ndarray, extras: np.ndarray) -> np.ndarray:
         """Same as forward on the expanded observations.

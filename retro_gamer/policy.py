@@ -68,10 +68,9 @@ class TrainedPolicy:
         # The network's input is made for one board size (unless it sees an egocentric crop).
         self._board_size = (tuple(self.metadata.board_size)
                             if self.metadata.uses_board and not self.metadata.egocentric else None)
-        self._one_board = None if self.metadata.spatial else OneBoardMLP(self.network, self.encoder)
-        # A batch of one, made once, for the CNN: (1, cells) codes and (1, E) extras.
-        self._codes = np.zeros((1, self.encoder.n_cells), dtype=np.uint8)
-        self._extras = np.zeros((1, self.metadata.extras_size), dtype=np.float32)
+        # One observation's buffers, made once: get_action may run for many agents a turn.
+        self._codes = np.zeros(self.encoder.n_cells, dtype=np.uint8)
+        self._extras = np.zeros(self.metadata.extras_size, dtype=np.float32)
 
     def q_values(self, game) -> np.ndarray:
         """The network's Q-value of every action for the game as it stands: (n_actions,).
@@ -84,68 +83,14 @@ class TrainedPolicy:
                 f"but the game it is asked to play has a {game.board_size[0]}x{game.board_size[1]} "
                 f"board. Its network reads one input per cell, so it can only play the board size "
                 f"it was trained on: train a run on this game (retro-gamer create ...).")
-        if self._one_board is not None:
-            codes = self.encoder.codes(game) if self.encoder.board_length else None
-            return self._one_board.q_values(codes, self.encoder.extras(game))
-        self.encoder.codes(game, out=self._codes[0])
-        self.encoder.extras(game, out=self._extras[0])
-        return self.network.forward_codes(self._codes, self._extras)[0]
+        if self.encoder.board_length:
+            self.encoder.codes(game, out=self._codes)
+        self.encoder.extras(game, out=self._extras)
+        return self.network.forward_one(self._codes, self._extras)
 
     def get_action(self, game) -> str | None:
         """The key with the highest Q-value this turn, or None for the no-op."""
         return self.action_keys[int(self.q_values(game).argmax())]
-
-
-class OneBoardMLP:
-    """The MLP's forward pass for a single board, laid out for speed.
-
-    It computes exactly network.forward(one observation) (a test checks it), in fewer
-    NumPy calls, because with one board every call's fixed cost dominates:
-
-    - the one-hot board times the first weight matrix is the sum of the weight rows of
-      the occupied cells (a snake board: ~10 rows out of 3072), so only those are added;
-    - each bias is stored as one more weight row, multiplied by an input that is always
-      1, so "x @ W + b" is a single product;
-    - the activations go into buffers made once, with that constant 1 at their end.
-
-    The weights are copied into this layout once, when the policy loads its checkpoint.
-    """
-
-    def __init__(self, network, encoder):
-        self.n_channels = encoder.n_channels
-        board_length = encoder.board_length
-        names = [name[:-len(".weight")] for name in network.params if name.endswith(".weight")]
-        # Linear weights are (out, in); their transposes (in, out) hold one row per input.
-        first = network.params[names[0] + ".weight"].T
-        self.board_rows = first[:board_length]
-        self.extras_rows = _with_bias_row(first[board_length:], network.params[names[0] + ".bias"])
-        self.extras_in = np.ones(self.extras_rows.shape[0], dtype=np.float32)
-        self.layers = []
-        for name in names[1:]:
-            weight, bias = network.params[name + ".weight"], network.params[name + ".bias"]
-            weight_rows = _with_bias_row(weight.T, bias)
-            activations = np.ones(weight_rows.shape[0], dtype=np.float32)
-            self.layers.append((weight_rows, activations, activations[:-1]))
-
-    def q_values(self, codes: np.ndarray | None, extras: np.ndarray) -> np.ndarray:
-        """codes: (cells,) uint8 board codes or None without a board; extras: (E,) -> (n_actions,)."""
-        self.extras_in[:-1] = extras
-        z = self.extras_in @ self.extras_rows                   # extras @ W + b of the first layer
-        if codes is not None:
-            cells = codes.nonzero()[0]
-            # Non-spatial layout (H, W, C): the input of channel k of cell i is i*C + k, code k+1.
-            inputs = cells * self.n_channels + codes[cells]
-            inputs -= 1
-            z += self.board_rows.take(inputs, axis=0).sum(axis=0)
-        for weight_rows, activations, hidden in self.layers:
-            np.maximum(z, 0.0, out=hidden)                      # ReLU, into the buffer ending in 1
-            z = activations @ weight_rows
-        return z
-
-
-def _with_bias_row(rows: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """(in, out) weight rows with the bias appended as row ``in``: (in + 1, out)."""
-    return np.ascontiguousarray(np.vstack([rows, bias[None, :]]), dtype=np.float32)
 
 
 class PolicyInput:

@@ -209,8 +209,7 @@ class DQNTrainer:
         if self.rng.random() < self.epsilon:
             return int(self.rng.integers(len(self.action_keys)))
         codes, extras = state
-        q_values = self.online_network.forward_codes(codes[None], extras[None])
-        return int(q_values[0].argmax())
+        return int(self.online_network.forward_one(codes, extras).argmax())
 
     def _play_episode(self) -> dict:
         """Play one episode, learning as it goes. Returns its statistics."""

@@ -134,6 +134,16 @@ def test_forward_codes_matches_forward_on_dense_observations(spatial, width, hei
         np.testing.assert_allclose(fast[name], plain[name], rtol=1e-5, atol=1e-6, err_msg=name)
 
 
+@pytest.mark.parametrize("spatial", [False, True])
+def test_forward_one_matches_forward_codes(spatial):
+    meta = metadata(spatial=spatial, width=9, height=5)
+    net, _ = build_network(meta, {"hidden_sizes": [16, 8]}, rng=np.random.default_rng(3))
+    codes, extras = boards(meta, 4, empty_rows=(2,))
+    batch = net.forward_codes(codes, extras)
+    for row in range(4):
+        np.testing.assert_allclose(net.forward_one(codes[row], extras[row]), batch[row], rtol=1e-5, atol=1e-6)
+
+
 def test_one_hot_backward_clears_what_the_previous_batch_wrote():
     # The fast backward clears only the board columns of the previous batch: after any
     # sequence of batches (one-hot or dense), the gradient must equal a fresh network's.

@@ -80,7 +80,7 @@ def snake_run(tmp_path_factory):
 # ------------------------------------------------------------------------- the fast path
 
 @pytest.mark.parametrize("turns", [0, 1, 5])
-def test_one_board_fast_path_matches_the_obvious_forward_pass(snake_run, turns):
+def test_q_values_match_the_obvious_forward_pass(snake_run, turns):
     policy = TrainedPolicy(snake_run)
     game = started_snake(turns)
     assert policy.q_values(game).shape == (5,)
