@@ -373,8 +373,7 @@ def read_config(run_dir) -> RunConfig:
     problems += game_problems + metadata_problems
     for key, value in table["preprocessing"].items():
         if key not in PREPROCESSING_FIELDS:
-            problems.append(unknown_key_problem(key, value, PREPROCESSING_FIELDS, "[preprocessing]"))
-            continue
+            continue   # reported by apply_preprocessing below
         described = table["metadata"].get(key, value)
         if type(described) is not type(value) or described != value:
             problems.append(problem(
@@ -383,7 +382,7 @@ def read_config(run_dir) -> RunConfig:
                 f"{key} is set twice, to different values, and only one of them can win.",
                 f"keep {key} in [preprocessing] only",
             ))
-        setattr(metadata, key, value)
+    problems += metadata.apply_preprocessing(table["preprocessing"], "[preprocessing]")
     if isinstance(metadata.board_size, list):
         metadata.board_size = tuple(metadata.board_size)
     problems += metadata.problems()

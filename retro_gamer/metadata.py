@@ -291,6 +291,17 @@ class GameMetadata:
             d["factory"] = self.factory
         return d
 
+    def apply_preprocessing(self, settings: dict, section: str = "[preprocessing]") -> list[str]:
+        """Set the [preprocessing] settings onto this description; return a problem per
+        unknown key (the values are checked by problems())."""
+        found = []
+        for key, value in settings.items():
+            if key in PREPROCESSING_FIELDS:
+                setattr(self, key, list(value) if isinstance(value, tuple) else value)
+            else:
+                found.append(unknown_key_problem(key, value, PREPROCESSING_FIELDS, section))
+        return found
+
     def preprocessing_dict(self) -> dict:
         """The [preprocessing] section of config.toml (unset egocentric_player left out)."""
         d = {name: getattr(self, name) for name in PREPROCESSING_FIELDS}

@@ -41,7 +41,7 @@ from retro_gamer.errors import CheckpointError, ConfigError, GameError, RetroGam
 from retro_gamer.files import (atomic_save_npz, atomic_write_bytes, atomic_write_text, describe_write_error,
                                remove_temporaries)
 from retro_gamer.losses import huber_loss
-from retro_gamer.metadata import PREPROCESSING_FIELDS, GameMetadata, unknown_key_problem, problem_report
+from retro_gamer.metadata import GameMetadata, problem_report
 from retro_gamer.network import build_network
 from retro_gamer.optim import Adam, clip_grad_norm
 from retro_gamer.replay import make_replay_memory
@@ -726,11 +726,7 @@ def _interrupts_deferred():
 
 def _apply_preprocessing(metadata: GameMetadata, preprocessing: dict) -> GameMetadata:
     """The [preprocessing] settings applied onto the game's description, then checked."""
-    problems = [unknown_key_problem(key, value, PREPROCESSING_FIELDS, "preprocessing")
-                for key, value in preprocessing.items() if key not in PREPROCESSING_FIELDS]
-    for key, value in preprocessing.items():
-        if key in PREPROCESSING_FIELDS:
-            setattr(metadata, key, list(value) if isinstance(value, tuple) else value)
+    problems = metadata.apply_preprocessing(preprocessing, "preprocessing")
     problems += metadata.problems()
     if problems:
         raise ConfigError(problem_report(problems, "the game description and preprocessing",
