@@ -9,7 +9,6 @@ leaves the previous version intact.
 from __future__ import annotations
 
 import errno
-import io
 import os
 import tempfile
 from pathlib import Path
@@ -21,6 +20,11 @@ TEMP_PREFIX = ".tmp-"
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Replace ``path`` with ``data`` atomically (temporary file + fsync + rename)."""
+    _atomic_write(path, lambda f: f.write(data))
+
+
+def _atomic_write(path: str | os.PathLike, write) -> None:
+    """Replace ``path`` atomically with what write(binary file) writes."""
     path = Path(path)
     mode = _permissions_for(path)
     fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX + path.name + ".", dir=path.parent)
@@ -29,7 +33,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         # write would, so that a shared run folder stays readable by the others.
         os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -68,9 +72,8 @@ def atomic_save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> N
     for name, value in arrays.items():
         if np.asarray(value).dtype == object:
             raise TypeError(f"refusing to save object array {name!r}: it would need pickle")
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    atomic_write_bytes(path, buffer.getvalue())
+    # Straight into the temporary file: no copy of the replay memory's megabytes in between.
+    _atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def is_temporary(path: str | os.PathLike) -> bool:

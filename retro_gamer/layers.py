@@ -71,12 +71,13 @@ def onehot_linear_forward(rows: np.ndarray, cols: np.ndarray, extras: np.ndarray
 
 def onehot_linear_backward(d_out: np.ndarray, rows: np.ndarray, cols: np.ndarray,
                            extras: np.ndarray, d_weight: np.ndarray, d_bias: np.ndarray,
-                           nonzero_cols: np.ndarray | None = None) -> None:
+                           nonzero_cols: np.ndarray | None = None) -> np.ndarray:
     """d_out: (B, out). Writes dLoss/dweight (out, n_board + E) and dLoss/dbias (out,).
 
-    nonzero_cols: the only board columns of d_weight that may hold non-zero values (the
-    ``cols`` of the previous call), or None when unknown. No input gradient: nothing
-    upstream of an observation learns.
+    nonzero_cols: the only board columns of d_weight that may hold non-zero values (what
+    the previous call returned), or None when unknown. Returns the board columns this
+    gradient may have non-zero, sorted: every other board column is all zeros. No input
+    gradient: nothing upstream of an observation learns.
     """
     n_board = d_weight.shape[1] - extras.shape[1]
     np.matmul(extras.T, d_out, out=d_weight[:, n_board:].T)
@@ -94,13 +95,15 @@ def onehot_linear_backward(d_out: np.ndarray, rows: np.ndarray, cols: np.ndarray
     d_weight_board[cols] = d_out[rows]
     # The few columns shared by several samples need sums. With hits[k, b] = 1 when
     # sample b has a one in shared column k, they are one small matrix product.
-    is_shared = np.bincount(cols, minlength=n_board) > 1
+    counts = np.bincount(cols, minlength=n_board)
+    is_shared = counts > 1
     shared = np.flatnonzero(is_shared)
     if len(shared):
         in_shared = is_shared[cols]
         hits = np.zeros((len(shared), len(d_out)), d_out.dtype)
         hits[(np.cumsum(is_shared) - 1)[cols[in_shared]], rows[in_shared]] = 1.0
         d_weight_board[shared] = hits @ d_out
+    return np.flatnonzero(counts)
 
 
 # --- ReLU -----------------------------------------------------------------------------

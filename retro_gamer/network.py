@@ -15,6 +15,8 @@ written by hand with the layers of layers.py.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from retro_gamer.errors import CheckpointError, ConfigError, RetroGamerError
@@ -72,17 +74,31 @@ def hidden_sizes_from(hyperparams: dict) -> list[int]:
     return sizes
 
 
+class NonzeroRows(NamedTuple):
+    """Where a gradient can be non-zero: flat[start:stop], seen as rows of ``width``
+    values, is all zeros except in ``rows`` (sorted); the rest of flat is unknown."""
+    start: int
+    stop: int
+    width: int
+    rows: np.ndarray
+
+
 class FlatArrays(dict):
     """A dict name -> array whose arrays are all views into one flat vector, .flat.
 
     layout: ((name, shape, stored transposed?), offset) per array. The gaps left by
     the alignment stay zero, so the vector can be updated as a whole (optim.py).
+    nonzero_rows: for gradients, a NonzeroRows that backward() sets when most of the
+    first layer's gradient is known to be zero (a one-hot input), else None. Clipping
+    and Adam then skip the zeros (optim.py); whoever writes other values into the
+    gradients must set it back to None.
     """
 
     def __init__(self, flat: np.ndarray, layout: tuple):
         super().__init__()
         self.flat = flat
         self.layout = layout
+        self.nonzero_rows: NonzeroRows | None = None
         for (name, shape, transposed), offset in layout:
             block = flat[offset:offset + int(np.prod(shape))]
             dict.__setitem__(self, name, block.reshape(shape[::-1]).T if transposed else block.reshape(shape))
@@ -210,7 +226,6 @@ class MLPQNetwork(QNetwork):
         self.obs_size = obs_size
         self.board_shape = board_shape
         self.n_actions = n_actions
-        self._written_board_cols = None   # board columns of the first gradient that may be non-zero
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x: (B, obs_size) observations -> Q-values (B, n_actions)."""
@@ -255,13 +270,21 @@ class MLPQNetwork(QNetwork):
         """
         d_z = self._backward_to_first_linear(d_q)
         weight, _, d_weight, d_bias = self._linears[0]
+        before = self.grads.nonzero_rows
+        self.grads.nonzero_rows = None            # every value may be non-zero now
         if self._first_input[0] == "dense":
             linear_backward(d_z, self._first_input[1], weight, d_weight, d_bias, need_input_grad=False)
-            self._written_board_cols = None       # every column may be non-zero now
         else:
+            # Only the board inputs that hold a one somewhere in the batch get a gradient:
+            # a hundred or so of snake's 3,072. The stored (in, out) weight has one row per
+            # input, so those are whole rows of the flat vector; the next backward needs to
+            # clear only them, and Adam can skip the others (optim.py).
             _, rows, cols, extras = self._first_input
-            onehot_linear_backward(d_z, rows, cols, extras, d_weight, d_bias, self._written_board_cols)
-            self._written_board_cols = cols       # the next one-hot backward clears just these
+            touched = onehot_linear_backward(d_z, rows, cols, extras, d_weight, d_bias,
+                                             before.rows if before is not None else None)
+            (_, shape, _), start = self.grads.layout[0]      # net.0.weight, stored (in, out)
+            self.grads.nonzero_rows = NonzeroRows(start, start + (shape[1] - extras.shape[1]) * shape[0],
+                                                  shape[0], touched)
         return self.grads
 
 

@@ -37,6 +37,10 @@ def clip_grad_norm(grads: dict, max_norm: float = 10.0) -> float:
     """
     flat = _flat_vector(grads)
     arrays = [flat] if flat is not None else list(grads.values())
+    sparse = getattr(grads, "nonzero_rows", None)
+    if flat is not None and sparse is not None:
+        # Rows known to be zero add nothing to the norm: sum the others only.
+        arrays = [flat[:sparse.start], _rows(flat, sparse)[sparse.rows], flat[sparse.stop:]]
     total = 0.0
     for array in arrays:
         values = array.ravel(order="K")
@@ -46,14 +50,21 @@ def clip_grad_norm(grads: dict, max_norm: float = 10.0) -> float:
     total_norm = math.sqrt(total)
     factor = max_norm / (total_norm + 1e-6)
     if factor < 1.0:
-        for array in arrays:
+        for array in [flat] if flat is not None else arrays:
             array *= array.dtype.type(factor)
     return total_norm
+
+
+def _rows(flat: np.ndarray, sparse) -> np.ndarray:
+    """flat[sparse.start:sparse.stop] as a (rows, width) view."""
+    return flat[sparse.start:sparse.stop].reshape(-1, sparse.width)
 
 
 # Two speed-ups for Adam, a dozen passes over every weight:
 # - NumPy lets go of Python's global lock while it loops over an array, so a second
 #   thread updating the other half of the weight vector runs on a second CPU core.
+#   Waking it costs some 50 microseconds, so it only takes on large updates: the
+#   CNN's, not an MLP's mostly gradient-free first layer (see Adam.step).
 # - Each half goes through in blocks of 2**18 values (1 MB per array), so a block
 #   stays in the CPU cache through all the passes instead of travelling from memory
 #   once per pass.
@@ -113,16 +124,17 @@ class _SecondCore:
 _second_core = _SecondCore()
 
 
-def _in_two_halves(function, *vectors: np.ndarray) -> None:
-    """function(*blocks) over the vectors, block by block, one half on a second CPU core."""
-    def blocks(start, stop):
-        for first in range(start, stop, _BLOCK):
-            function(*(v[first:min(first + _BLOCK, stop)] for v in vectors))
+def _blockwise(function, vectors: tuple, start: int, stop: int) -> None:
+    """function(*blocks) on vectors[k][start:stop] for all k, _BLOCK values at a time."""
+    for first in range(start, stop, _BLOCK):
+        function(*(v[first:min(first + _BLOCK, stop)] for v in vectors))
 
-    middle = len(vectors[0]) // 2
-    _second_core.start(lambda: blocks(middle, len(vectors[0])))
+
+def _on_two_cores(job, second_job) -> None:
+    """Run job here and second_job on the second core; return when both are done."""
+    _second_core.start(second_job)
     try:
-        blocks(0, middle)
+        job()
     finally:
         _second_core.wait()
 
@@ -138,10 +150,17 @@ class Adam:
     gradients take steps of about lr, noisy ones smaller steps. The two divisions
     correct m and v for starting at zero.
 
-    To save two of the passes over the weights, m and v are kept divided by
-    (1 - beta1) and (1 - beta2): as m_sum = beta1 * m_sum + g and
-    v_sum = beta2 * v_sum + g * g, the two factors move into the scalars of the last
-    line. ``m`` and ``v`` give the moments themselves, as torch.optim.Adam keeps them.
+    Two changes of variable save passes over the weights, and give the same numbers
+    up to float32 rounding:
+    - m and v are kept divided by (1 - beta1) and (1 - beta2), as
+      m_sum = beta1 * m_sum + g and v_sum = beta2 * v_sum + g * g: the two factors
+      move into the scalars of the last line.
+    - v_sum is kept as its square root, v_root = sqrt(v_sum). A weight whose gradient
+      is zero this step (most of an MLP's first layer: see network.NonzeroRows) then
+      needs no square root: sqrt(beta2 * v_sum) = sqrt(beta2) * v_root. Its update
+      takes six passes instead of eleven.
+    ``m`` and ``v`` give the moments themselves, as torch.optim.Adam keeps them;
+    state_dict() saves m_sum and v_sum.
     """
 
     def __init__(self, params: dict, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
@@ -152,15 +171,15 @@ class Adam:
         self.steps = 0
         self._flat_params = _flat_vector(params)
         if self._flat_params is not None:
-            # The sums get the parameters' flat layout, so the flat path covers them too.
+            # The moments get the parameters' flat layout, so the flat path covers them too.
             self._flat_m_sum = np.zeros_like(self._flat_params)
-            self._flat_v_sum = np.zeros_like(self._flat_params)
+            self._flat_v_root = np.zeros_like(self._flat_params)
             self._flat_scratch = np.empty_like(self._flat_params)
             self.m_sum = {name: _same_view(p, self._flat_params, self._flat_m_sum) for name, p in params.items()}
-            self.v_sum = {name: _same_view(p, self._flat_params, self._flat_v_sum) for name, p in params.items()}
+            self.v_root = {name: _same_view(p, self._flat_params, self._flat_v_root) for name, p in params.items()}
         else:
             self.m_sum = {name: np.zeros_like(p) for name, p in params.items()}
-            self.v_sum = {name: np.zeros_like(p) for name, p in params.items()}
+            self.v_root = {name: np.zeros_like(p) for name, p in params.items()}
 
     @property
     def m(self) -> dict:
@@ -170,40 +189,75 @@ class Adam:
     @property
     def v(self) -> dict:
         """The second moment of each parameter's gradient (torch's exp_avg_sq), a copy."""
-        return {name: s * s.dtype.type(1.0 - self.beta2) for name, s in self.v_sum.items()}
+        return {name: r * r * r.dtype.type(1.0 - self.beta2) for name, r in self.v_root.items()}
 
     def step(self, grads: dict) -> None:
         """One update of every parameter in place; grads: dict name -> array like params."""
         self.steps += 1
-        # With m = (1 - beta1) * m_sum and v = (1 - beta2) * v_sum, the last line above is
-        #   w -= step_size * m_sum / (sqrt(v_sum) + eps_hat)
-        # with two scalars: the bias corrections and the (1 - beta) factors cost no pass.
+        # With m = (1 - beta1) * m_sum and sqrt(v) = sqrt(1 - beta2) * v_root, the last line
+        # above is   w -= step_size * m_sum / (v_root + eps_hat)   with two scalars: the
+        # bias corrections and the (1 - beta) factors cost no pass.
         correction1 = (1.0 - self.beta1) / (1.0 - self.beta1 ** self.steps)
         correction2 = math.sqrt((1.0 - self.beta2) / (1.0 - self.beta2 ** self.steps))
-        step_size = self.lr * correction1 / correction2
-        eps_hat = self.eps / correction2
+        scalars = (self.lr * correction1 / correction2, self.eps / correction2)   # step_size, eps_hat
         flat_grads = _flat_vector(grads)
-        if (self._flat_params is not None and flat_grads is not None
+        if not (self._flat_params is not None and flat_grads is not None
                 and getattr(grads, "layout", None) == getattr(self.params, "layout", ())):
-            _in_two_halves(lambda *blocks: self._update(*blocks, step_size, eps_hat), self._flat_params,
-                           flat_grads, self._flat_m_sum, self._flat_v_sum, self._flat_scratch)
-        else:
             for name, w in self.params.items():
-                self._update(w, grads[name], self.m_sum[name], self.v_sum[name], np.empty_like(w),
-                             step_size, eps_hat)
+                self._update(w, grads[name], self.m_sum[name], self.v_root[name], np.empty_like(w), *scalars)
+            return
 
-    def _update(self, w, g, m_sum, v_sum, scratch, step_size, eps_hat):
+        def update(*blocks):
+            self._update(*blocks, *scalars)
+
+        vectors = (self._flat_params, flat_grads, self._flat_m_sum, self._flat_v_root, self._flat_scratch)
+        size, sparse = len(flat_grads), getattr(grads, "nonzero_rows", None)
+        if sparse is None:
+            _on_two_cores(lambda: _blockwise(update, vectors, 0, size // 2),
+                          lambda: _blockwise(update, vectors, size // 2, size))
+            return
+
+        # Most of the first layer has no gradient this step. The rows that do are
+        # updated on copies taken now; the whole stretch then gets the no-gradient
+        # update, and finally the copies go back over their rows. All on this core:
+        # the work is small enough that waking the second one costs what it saves.
+        w, g, m_sum, v_root = (_rows(v, sparse) for v in vectors[:4])
+        touched = [a[sparse.rows] for a in (w, g, m_sum, v_root)]
+        update(*touched, np.empty_like(touched[0]))
+        _blockwise(update, vectors, 0, sparse.start)
+        _blockwise(update, vectors, sparse.stop, size)
+        _blockwise(lambda *blocks: self._update_without_gradient(*blocks, *scalars),
+                   (self._flat_params, self._flat_m_sum, self._flat_v_root, self._flat_scratch),
+                   sparse.start, sparse.stop)
+        w[sparse.rows], m_sum[sparse.rows], v_root[sparse.rows] = touched[0], touched[2], touched[3]
+
+    def _update(self, w, g, m_sum, v_root, scratch, step_size, eps_hat):
         """The update for one block of weights, in place; scratch is the only temporary."""
         one = w.dtype.type
         m_sum *= one(self.beta1)                        # m_sum = beta1 * m_sum + g
         m_sum += g
-        v_sum *= one(self.beta2)                        # v_sum = beta2 * v_sum + g * g
+        np.multiply(v_root, v_root, out=v_root)         # v_root = sqrt(beta2 * v_root**2 + g * g)
+        v_root *= one(self.beta2)
         np.multiply(g, g, out=scratch)
-        v_sum += scratch
-        np.sqrt(v_sum, out=scratch)                     # w -= step_size * m_sum / (sqrt(v_sum) + eps_hat)
-        scratch += one(eps_hat)
-        np.divide(m_sum, scratch, out=scratch)
-        scratch *= one(step_size)
+        v_root += scratch
+        np.sqrt(v_root, out=v_root)
+        self._move(w, m_sum, v_root, scratch, step_size, eps_hat)
+
+    def _update_without_gradient(self, w, m_sum, v_root, scratch, step_size, eps_hat):
+        """The same update for weights whose gradient is zero: no g to add, no square root."""
+        one = w.dtype.type
+        m_sum *= one(self.beta1)
+        v_root *= one(math.sqrt(self.beta2))
+        self._move(w, m_sum, v_root, scratch, step_size, eps_hat)
+
+    @staticmethod
+    def _move(w, m_sum, v_root, scratch, step_size, eps_hat):
+        one = w.dtype.type
+        np.add(v_root, one(eps_hat), out=scratch)       # w -= step_size / (v_root + eps_hat) * m_sum
+        # Dividing step_size rather than m_sum: a weight long without a gradient has an
+        # m_sum so small that it is a subnormal float, which divisions handle slowly.
+        np.divide(one(step_size), scratch, out=scratch)
+        scratch *= m_sum
         w -= scratch
 
     def decay_learning_rate(self, factor: float) -> None:
@@ -211,25 +265,34 @@ class Adam:
         self.lr *= factor
 
     def state_dict(self) -> dict:
-        """What a checkpoint must keep to continue exactly: steps, lr, m_sum and v_sum per parameter."""
+        """What a checkpoint must keep to continue exactly: steps, lr, m_sum and v_sum per parameter.
+
+        (v_sum = v_root squared; load_state_dict's square root gives v_root back exactly,
+        a property of correctly rounded square roots, unless the square underflows: for
+        v_root below 1e-19, which only a weight without a gradient for some 70,000
+        steps reaches, long after its m_sum and so its step have become zero.)
+        """
         return {"steps": self.steps, "lr": self.lr,
                 "m_sum": {name: a.copy() for name, a in self.m_sum.items()},
-                "v_sum": {name: a.copy() for name, a in self.v_sum.items()}}
+                "v_sum": {name: r * r for name, r in self.v_root.items()}}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what state_dict() returned."""
+        mine = {"m_sum": self.m_sum, "v_sum": self.v_root}
         for moment in ("m_sum", "v_sum"):
-            mine, saved = getattr(self, moment), state[moment]
-            bad = sorted(name for name in mine.keys() | saved.keys()
-                         if name not in mine or name not in saved or np.shape(saved[name]) != mine[name].shape)
+            saved = state[moment]
+            bad = sorted(name for name in mine[moment].keys() | saved.keys()
+                         if name not in mine[moment] or name not in saved
+                         or np.shape(saved[name]) != mine[moment][name].shape)
             if bad:
                 raise CheckpointError(
                     f"The saved optimiser state does not fit this network ({', '.join(bad)} missing or "
                     "of another shape). It was saved for a network of another shape; resume from a "
                     "checkpoint of this run, or start again with 'retro-gamer clean'.")
-        for moment in ("m_sum", "v_sum"):
-            for name, value in state[moment].items():
-                getattr(self, moment)[name][...] = value
+        for name, value in state["m_sum"].items():
+            self.m_sum[name][...] = value
+        for name, value in state["v_sum"].items():
+            np.sqrt(np.asarray(value, self.v_root[name].dtype), out=self.v_root[name])
         self.steps = int(state["steps"])
         self.lr = float(state["lr"])
 

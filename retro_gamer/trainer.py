@@ -402,7 +402,7 @@ class DQNTrainer:
         self._saved_episode, self._saved_checkpoint = self.episode, path
         if self.complete:
             atomic_save_npz(self.checkpoint_dir / "final.npz", arrays)
-        replay = {f"memory/{k}": v for k, v in self.memory.state_dict().items()}
+        replay = {f"memory/{k}": v for k, v in self.memory.state_dict(copy=False).items()}
         atomic_save_npz(self.checkpoint_dir / ckpt.REPLAY_FILE, ckpt.save_arrays({
             "episode": np.array(self.episode), **replay,
         }))

@@ -60,7 +60,9 @@ def test_onehot_linear_matches_dense_linear(batch, empty_rows):
 
     d_out = rng.standard_normal((batch, n_out)).astype(np.float32)
     d_weight, d_bias = np.full_like(weight.T, 7.0).T, np.zeros_like(bias)   # stale values must go
-    onehot_linear_backward(d_out, rows, cols, extras, d_weight, d_bias)
+    touched = onehot_linear_backward(d_out, rows, cols, extras, d_weight, d_bias)
+    np.testing.assert_array_equal(touched, np.unique(cols))      # the columns that may be non-zero
+    assert not d_weight[:, :cells * n_channels][:, np.setdiff1d(np.arange(cells * n_channels), touched)].any()
     dense_d_weight, dense_d_bias = np.zeros_like(weight), np.zeros_like(bias)
     linear_backward(d_out, dense, weight, dense_d_weight, dense_d_bias, need_input_grad=False)
     np.testing.assert_allclose(d_weight, dense_d_weight, rtol=1e-5, atol=1e-5)

@@ -113,6 +113,35 @@ def test_flat_adam_matches_adam_array_by_array(block, monkeypatch):
         np.testing.assert_allclose(flat_adam.v[name], plain_adam.v[name], rtol=1e-6, err_msg=name)
 
 
+@pytest.mark.parametrize("max_norm", [100.0, 0.05])        # 0.05: every step is clipped
+def test_a_onehot_batch_lets_clipping_and_adam_skip_the_zero_rows(max_norm):
+    # The fast path (network.NonzeroRows: most first-layer rows have a zero gradient)
+    # against the plain one, array by array, over steps that touch different rows.
+    from retro_gamer.network import MLPQNetwork
+    net = MLPQNetwork(4 * 5 * 3 + 2, (3, 4, 5), [8, 6], 3, rng=np.random.default_rng(1))
+    plain_params = plain_copies(net.params)
+    fast_adam, plain_adam = Adam(net.params, lr=0.01), Adam(plain_params, lr=0.01)
+    for _ in range(4):
+        codes = np.zeros((6, 20), np.uint8)
+        for board in codes:
+            board[rng.choice(20, 3, replace=False)] = rng.integers(1, 4, 3)
+        q = net.forward_codes(codes, rng.standard_normal((6, 2)).astype(np.float32))
+        grads = net.backward(rng.standard_normal(q.shape).astype(np.float32))
+        assert grads.nonzero_rows is not None and len(grads.nonzero_rows.rows) < 3 * 20
+        plain_grads = plain_copies(grads)
+        assert clip_grad_norm(grads, max_norm) == pytest.approx(clip_grad_norm(plain_grads, max_norm), rel=1e-6)
+        before = net.params["net.0.weight"].copy()
+        fast_adam.step(grads)
+        plain_adam.step(plain_grads)
+    for name in plain_params:
+        np.testing.assert_allclose(net.params[name], plain_params[name], rtol=1e-6, atol=1e-7, err_msg=name)
+        np.testing.assert_allclose(fast_adam.m[name], plain_adam.m[name], rtol=1e-6, atol=1e-9, err_msg=name)
+        np.testing.assert_allclose(fast_adam.v[name], plain_adam.v[name], rtol=1e-5, atol=1e-12, err_msg=name)
+    # Inputs without a gradient in the last step still moved: Adam's momentum carries them.
+    skipped = np.setdiff1d(np.arange(60), grads.nonzero_rows.rows)
+    assert np.any(net.params["net.0.weight"][:, skipped] != before[:, skipped])
+
+
 def test_learning_rate_decay_shrinks_the_step():
     params = {"w": np.zeros(3, np.float32)}
     adam = Adam(params, lr=0.1)
@@ -172,17 +201,18 @@ def test_a_ctrl_c_during_adam_waits_for_the_second_half_before_it_stops():
 
     from retro_gamer import optim
 
-    values = np.zeros(4 * optim._BLOCK, np.float32)
+    values = np.zeros(8, np.float32)
 
-    def update(block):
-        if threading.current_thread() is threading.main_thread():
-            raise KeyboardInterrupt
+    def interrupted():
+        raise KeyboardInterrupt
+
+    def second_half():
         time.sleep(0.05)
-        block += 1.0
+        values[4:] += 1.0
 
     with pytest.raises(KeyboardInterrupt):
-        optim._in_two_halves(update, values)
+        optim._on_two_cores(interrupted, second_half)
     assert np.all(values[len(values) // 2:] == 1.0)
     # The second core is free again for the next step.
-    optim._in_two_halves(lambda block: block.__iadd__(1.0), values)
+    optim._on_two_cores(lambda: None, lambda: values[4:].__iadd__(1.0))
     assert np.all(values[len(values) // 2:] == 2.0)
