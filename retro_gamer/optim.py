@@ -150,15 +150,20 @@ class Adam:
     gradients take steps of about lr, noisy ones smaller steps. The two divisions
     correct m and v for starting at zero.
 
-    Two changes of variable save passes over the weights, and give the same numbers
-    up to float32 rounding:
+    Three changes of variable save passes over the weights; they give the same
+    numbers up to float32 rounding:
     - m and v are kept divided by (1 - beta1) and (1 - beta2), as
       m_sum = beta1 * m_sum + g and v_sum = beta2 * v_sum + g * g: the two factors
       move into the scalars of the last line.
-    - v_sum is kept as its square root, v_root = sqrt(v_sum). A weight whose gradient
-      is zero this step (most of an MLP's first layer: see network.NonzeroRows) then
-      needs no square root: sqrt(beta2 * v_sum) = sqrt(beta2) * v_root. Its update
-      takes six passes instead of eleven.
+    - v_sum is kept as its square root, v_root = sqrt(v_sum), so that its decay is a
+      product too: sqrt(beta2 * v_sum) = sqrt(beta2) * v_root.
+    - The decays are not applied to the vectors but to two numbers: m_sum is stored
+      as m_scale * m_stored, v_root as v_scale * v_stored, and each step multiplies
+      m_scale by beta1 and v_scale by sqrt(beta2). A gradient enters the stored
+      vectors divided by the scale (m_stored += g / m_scale). A weight whose gradient
+      is zero (most of an MLP's first layer, see network.NonzeroRows) then costs its
+      moments nothing: only the four passes that move the weight. Before the scales
+      get small, they are folded back into the vectors (a pass every 60-odd steps).
     ``m`` and ``v`` give the moments themselves, as torch.optim.Adam keeps them;
     state_dict() saves m_sum and v_sum.
     """
@@ -169,96 +174,112 @@ class Adam:
         self.lr = float(lr)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.steps = 0
+        self.m_scale = self.v_scale = 1.0
         self._flat_params = _flat_vector(params)
         if self._flat_params is not None:
             # The moments get the parameters' flat layout, so the flat path covers them too.
-            self._flat_m_sum = np.zeros_like(self._flat_params)
-            self._flat_v_root = np.zeros_like(self._flat_params)
+            self._flat_m_stored = np.zeros_like(self._flat_params)
+            self._flat_v_stored = np.zeros_like(self._flat_params)
             self._flat_scratch = np.empty_like(self._flat_params)
-            self.m_sum = {name: _same_view(p, self._flat_params, self._flat_m_sum) for name, p in params.items()}
-            self.v_root = {name: _same_view(p, self._flat_params, self._flat_v_root) for name, p in params.items()}
+            self.m_stored = {name: _same_view(p, self._flat_params, self._flat_m_stored) for name, p in params.items()}
+            self.v_stored = {name: _same_view(p, self._flat_params, self._flat_v_stored) for name, p in params.items()}
         else:
-            self.m_sum = {name: np.zeros_like(p) for name, p in params.items()}
-            self.v_root = {name: np.zeros_like(p) for name, p in params.items()}
+            self.m_stored = {name: np.zeros_like(p) for name, p in params.items()}
+            self.v_stored = {name: np.zeros_like(p) for name, p in params.items()}
 
     @property
     def m(self) -> dict:
         """The first moment of each parameter's gradient (torch's exp_avg), a copy."""
-        return {name: s * s.dtype.type(1.0 - self.beta1) for name, s in self.m_sum.items()}
+        return {name: s * s.dtype.type(self.m_scale * (1.0 - self.beta1)) for name, s in self.m_stored.items()}
 
     @property
     def v(self) -> dict:
         """The second moment of each parameter's gradient (torch's exp_avg_sq), a copy."""
-        return {name: r * r * r.dtype.type(1.0 - self.beta2) for name, r in self.v_root.items()}
+        return {name: np.square(s * s.dtype.type(self.v_scale)) * s.dtype.type(1.0 - self.beta2)
+                for name, s in self.v_stored.items()}
 
     def step(self, grads: dict) -> None:
         """One update of every parameter in place; grads: dict name -> array like params."""
         self.steps += 1
-        # With m = (1 - beta1) * m_sum and sqrt(v) = sqrt(1 - beta2) * v_root, the last line
-        # above is   w -= step_size * m_sum / (v_root + eps_hat)   with two scalars: the
-        # bias corrections and the (1 - beta) factors cost no pass.
+        self.m_scale *= self.beta1
+        self.v_scale *= math.sqrt(self.beta2)
+        # With m = (1 - beta1) * m_scale * m_stored and sqrt(v) = sqrt(1 - beta2) * v_scale * v_stored,
+        # the last line above is   w -= step_size * m_stored / (v_stored + eps_hat)   with
+        # two scalars: the bias corrections, the (1 - beta) factors and the scales cost no pass.
         correction1 = (1.0 - self.beta1) / (1.0 - self.beta1 ** self.steps)
         correction2 = math.sqrt((1.0 - self.beta2) / (1.0 - self.beta2 ** self.steps))
-        scalars = (self.lr * correction1 / correction2, self.eps / correction2)   # step_size, eps_hat
+        step_size = self.lr * correction1 / correction2 * self.m_scale / self.v_scale
+        eps_hat = self.eps / correction2 / self.v_scale
+        scalars = (step_size, eps_hat, 1.0 / self.m_scale, 1.0 / self.v_scale)
         flat_grads = _flat_vector(grads)
         if not (self._flat_params is not None and flat_grads is not None
                 and getattr(grads, "layout", None) == getattr(self.params, "layout", ())):
             for name, w in self.params.items():
-                self._update(w, grads[name], self.m_sum[name], self.v_root[name], np.empty_like(w), *scalars)
-            return
+                self._update(w, grads[name], self.m_stored[name], self.v_stored[name], np.empty_like(w), *scalars)
+        else:
+            self._flat_step(flat_grads, getattr(grads, "nonzero_rows", None), scalars)
+        if self.m_scale < 1e-3:
+            self._fold_scales()
 
+    def _flat_step(self, flat_grads: np.ndarray, sparse, scalars: tuple) -> None:
+        """step() on the flat vectors; sparse: a network.NonzeroRows, or None."""
         def update(*blocks):
             self._update(*blocks, *scalars)
 
-        vectors = (self._flat_params, flat_grads, self._flat_m_sum, self._flat_v_root, self._flat_scratch)
-        size, sparse = len(flat_grads), getattr(grads, "nonzero_rows", None)
+        vectors = (self._flat_params, flat_grads, self._flat_m_stored, self._flat_v_stored, self._flat_scratch)
+        size = len(flat_grads)
         if sparse is None:
             _on_two_cores(lambda: _blockwise(update, vectors, 0, size // 2),
                           lambda: _blockwise(update, vectors, size // 2, size))
             return
-
         # Most of the first layer has no gradient this step. The rows that do are
-        # updated on copies taken now; the whole stretch then gets the no-gradient
-        # update, and finally the copies go back over their rows. All on this core:
+        # updated on copies taken now; the whole stretch then moves by its moments
+        # alone, and finally the copies go back over their rows. All on this core:
         # the work is small enough that waking the second one costs what it saves.
-        w, g, m_sum, v_root = (_rows(v, sparse) for v in vectors[:4])
-        touched = [a[sparse.rows] for a in (w, g, m_sum, v_root)]
+        w, g, m_stored, v_stored = (_rows(v, sparse) for v in vectors[:4])
+        touched = [a[sparse.rows] for a in (w, g, m_stored, v_stored)]
         update(*touched, np.empty_like(touched[0]))
         _blockwise(update, vectors, 0, sparse.start)
         _blockwise(update, vectors, sparse.stop, size)
-        _blockwise(lambda *blocks: self._update_without_gradient(*blocks, *scalars),
-                   (self._flat_params, self._flat_m_sum, self._flat_v_root, self._flat_scratch),
+        step_size, eps_hat = scalars[:2]
+        _blockwise(lambda *blocks: self._move(*blocks, step_size, eps_hat),
+                   (self._flat_params, self._flat_m_stored, self._flat_v_stored, self._flat_scratch),
                    sparse.start, sparse.stop)
-        w[sparse.rows], m_sum[sparse.rows], v_root[sparse.rows] = touched[0], touched[2], touched[3]
+        w[sparse.rows], m_stored[sparse.rows], v_stored[sparse.rows] = touched[0], touched[2], touched[3]
 
-    def _update(self, w, g, m_sum, v_root, scratch, step_size, eps_hat):
+    def _update(self, w, g, m_stored, v_stored, scratch, step_size, eps_hat, m_unscale, v_unscale):
         """The update for one block of weights, in place; scratch is the only temporary."""
         one = w.dtype.type
-        m_sum *= one(self.beta1)                        # m_sum = beta1 * m_sum + g
-        m_sum += g
-        np.multiply(v_root, v_root, out=v_root)         # v_root = sqrt(beta2 * v_root**2 + g * g)
-        v_root *= one(self.beta2)
-        np.multiply(g, g, out=scratch)
-        v_root += scratch
-        np.sqrt(v_root, out=v_root)
-        self._move(w, m_sum, v_root, scratch, step_size, eps_hat)
-
-    def _update_without_gradient(self, w, m_sum, v_root, scratch, step_size, eps_hat):
-        """The same update for weights whose gradient is zero: no g to add, no square root."""
-        one = w.dtype.type
-        m_sum *= one(self.beta1)
-        v_root *= one(math.sqrt(self.beta2))
-        self._move(w, m_sum, v_root, scratch, step_size, eps_hat)
+        np.multiply(g, one(m_unscale), out=scratch)      # m_stored += g / m_scale
+        m_stored += scratch
+        np.multiply(v_stored, v_stored, out=v_stored)   # v_stored = sqrt(v_stored**2 + (g / v_scale)**2)
+        np.multiply(g, one(v_unscale), out=scratch)
+        np.multiply(scratch, scratch, out=scratch)
+        v_stored += scratch
+        np.sqrt(v_stored, out=v_stored)
+        self._move(w, m_stored, v_stored, scratch, step_size, eps_hat)
 
     @staticmethod
-    def _move(w, m_sum, v_root, scratch, step_size, eps_hat):
+    def _move(w, m_stored, v_stored, scratch, step_size, eps_hat):
+        """w -= step_size / (v_stored + eps_hat) * m_stored: all a weight without a gradient needs."""
         one = w.dtype.type
-        np.add(v_root, one(eps_hat), out=scratch)       # w -= step_size / (v_root + eps_hat) * m_sum
-        # Dividing step_size rather than m_sum: a weight long without a gradient has an
-        # m_sum so small that it is a subnormal float, which divisions handle slowly.
+        np.add(v_stored, one(eps_hat), out=scratch)
+        # Dividing step_size rather than m_stored: a weight long without a gradient has
+        # an m_stored so small that it is a subnormal float, which divisions handle slowly.
         np.divide(one(step_size), scratch, out=scratch)
-        scratch *= m_sum
+        scratch *= m_stored
         w -= scratch
+
+    def _fold_scales(self) -> None:
+        """Multiply the scales into the stored vectors, and start them again at 1."""
+        if self._flat_params is not None:
+            parts = [(self._flat_m_stored, self.m_scale), (self._flat_v_stored, self.v_scale)]
+        else:
+            parts = [(a, self.m_scale) for a in self.m_stored.values()]
+            parts += [(a, self.v_scale) for a in self.v_stored.values()]
+        for array, scale in parts:
+            array *= array.dtype.type(scale)
+        self.m_scale = self.v_scale = 1.0
 
     def decay_learning_rate(self, factor: float) -> None:
         """Multiply the learning rate by factor (the trainer does it once per episode that trained)."""
@@ -267,18 +288,21 @@ class Adam:
     def state_dict(self) -> dict:
         """What a checkpoint must keep to continue exactly: steps, lr, m_sum and v_sum per parameter.
 
-        (v_sum = v_root squared; load_state_dict's square root gives v_root back exactly,
-        a property of correctly rounded square roots, unless the square underflows: for
-        v_root below 1e-19, which only a weight without a gradient for some 70,000
-        steps reaches, long after its m_sum and so its step have become zero.)
+        Folds the scales into the stored vectors first, so that this optimiser and one
+        loaded from the result continue identically. (v_sum = v_root squared; the square
+        root in load_state_dict gives v_root back exactly, a property of correctly
+        rounded square roots, unless the square underflows: for v_root below 1e-19,
+        which only a weight without a gradient for some 70,000 steps reaches, long
+        after its m_sum and so its step have become zero.)
         """
+        self._fold_scales()
         return {"steps": self.steps, "lr": self.lr,
-                "m_sum": {name: a.copy() for name, a in self.m_sum.items()},
-                "v_sum": {name: r * r for name, r in self.v_root.items()}}
+                "m_sum": {name: a.copy() for name, a in self.m_stored.items()},
+                "v_sum": {name: r * r for name, r in self.v_stored.items()}}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what state_dict() returned."""
-        mine = {"m_sum": self.m_sum, "v_sum": self.v_root}
+        mine = {"m_sum": self.m_stored, "v_sum": self.v_stored}
         for moment in ("m_sum", "v_sum"):
             saved = state[moment]
             bad = sorted(name for name in mine[moment].keys() | saved.keys()
@@ -290,9 +314,10 @@ class Adam:
                     "of another shape). It was saved for a network of another shape; resume from a "
                     "checkpoint of this run, or start again with 'retro-gamer clean'.")
         for name, value in state["m_sum"].items():
-            self.m_sum[name][...] = value
+            self.m_stored[name][...] = value
         for name, value in state["v_sum"].items():
-            np.sqrt(np.asarray(value, self.v_root[name].dtype), out=self.v_root[name])
+            np.sqrt(np.asarray(value, self.v_stored[name].dtype), out=self.v_stored[name])
+        self.m_scale = self.v_scale = 1.0
         self.steps = int(state["steps"])
         self.lr = float(state["lr"])
 

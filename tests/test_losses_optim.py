@@ -95,6 +95,18 @@ def test_adam_matches_the_textbook_over_several_steps():
     np.testing.assert_allclose(params["w"], textbook_adam(w, gradients, 0.01), rtol=1e-6, atol=1e-7)
 
 
+def test_adam_matches_the_textbook_over_many_steps_some_without_gradient():
+    # 150 steps: the decay scales are folded back into the stored moments twice, and
+    # each weight goes without a gradient for stretches, as a first-layer row does.
+    w = rng.standard_normal(40).astype(np.float32)
+    gradients = [rng.standard_normal(40).astype(np.float32) * (rng.random(40) < 0.3) for _ in range(150)]
+    params = {"w": w.copy()}
+    adam = Adam(params, lr=0.01)
+    for g in gradients:
+        adam.step({"w": g})
+    np.testing.assert_allclose(params["w"], textbook_adam(w, gradients, 0.01), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("block", [1 << 18, 1000])
 def test_flat_adam_matches_adam_array_by_array(block, monkeypatch):
     from retro_gamer import optim
@@ -150,18 +162,22 @@ def test_learning_rate_decay_shrinks_the_step():
     np.testing.assert_allclose(params["w"], -0.05, rtol=1e-5)     # the first step's size is lr
 
 
-def test_adam_state_round_trip_continues_exactly():
+@pytest.mark.parametrize("steps_before", [1, 70])      # 70: after the decay scales were folded once
+def test_adam_state_round_trip_continues_exactly(steps_before):
     net = small_network()
     adam = Adam(net.params, lr=0.01)
-    adam.step(net.grads)
+    for _ in range(steps_before):
+        adam.step(net.grads)
     saved_state, saved_params = adam.state_dict(), plain_copies(net.params)
-    adam.step(net.grads)
+    for _ in range(80):                                 # through another fold
+        adam.step(net.grads)
     expected = plain_copies(net.params)
 
     net.load_params(saved_params)
     resumed = Adam(net.params, lr=1.0)
     resumed.load_state_dict(saved_state)
-    resumed.step(net.grads)
+    for _ in range(80):
+        resumed.step(net.grads)
     for name in expected:
         np.testing.assert_array_equal(net.params[name], expected[name])
 
