@@ -169,7 +169,10 @@ class Adam:
     """
 
     def __init__(self, params: dict, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
-        """params: dict name -> array, updated in place by step(); lr: learning rate."""
+        """params: dict name -> array, updated in place by step(); lr: learning rate;
+        0 < beta1, beta2 < 1 (the decays are kept as scales that must not reach zero)."""
+        if not (0.0 < beta1 < 1.0 and 0.0 < beta2 < 1.0):
+            raise ValueError(f"Adam needs 0 < beta1 < 1 and 0 < beta2 < 1; got beta1={beta1}, beta2={beta2}")
         self.params = params
         self.lr = float(lr)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
@@ -201,6 +204,8 @@ class Adam:
     def step(self, grads: dict) -> None:
         """One update of every parameter in place; grads: dict name -> array like params."""
         self.steps += 1
+        if self.m_scale * self.beta1 < 1e-3 or self.v_scale * math.sqrt(self.beta2) < 1e-3:
+            self._fold_scales()        # before a scale gets small enough to lose precision
         self.m_scale *= self.beta1
         self.v_scale *= math.sqrt(self.beta2)
         # With m = (1 - beta1) * m_scale * m_stored and sqrt(v) = sqrt(1 - beta2) * v_scale * v_stored,
@@ -218,8 +223,6 @@ class Adam:
                 self._update(w, grads[name], self.m_stored[name], self.v_stored[name], np.empty_like(w), *scalars)
         else:
             self._flat_step(flat_grads, getattr(grads, "nonzero_rows", None), scalars)
-        if self.m_scale < 1e-3:
-            self._fold_scales()
 
     def _flat_step(self, flat_grads: np.ndarray, sparse, scalars: tuple) -> None:
         """step() on the flat vectors; sparse: a network.NonzeroRows, or None."""
