@@ -1,4 +1,4 @@
-"""How many threads NumPy's matrix products may use.
+"""How many threads NumPy's matrix products may use, and one BLAS routine NumPy lacks.
 
 NumPy's wheels multiply matrices with OpenBLAS, which splits every product over all
 CPU cores and keeps its threads spinning while it waits for the others. For the small
@@ -43,6 +43,58 @@ def _openblas():
 
 
 _LIBRARY = _openblas()
+
+
+# --- y += a * x in one pass ------------------------------------------------------------
+#
+# NumPy computes y += a * x in two passes over memory (a temporary a * x, then the sum);
+# BLAS's axpy does it in one. Adam's update is a handful of such passes over every
+# weight, so this one function saves a pass each time (see optim.py).
+
+_AXPY_SYMBOLS = (  # (float32, float64, integer type) in the spellings of NumPy's OpenBLAS builds
+    ("scipy_cblas_saxpy64_", "scipy_cblas_daxpy64_", ctypes.c_int64),
+    ("cblas_saxpy64_", "cblas_daxpy64_", ctypes.c_int64),
+    ("cblas_saxpy", "cblas_daxpy", ctypes.c_int),
+)
+
+
+def _axpy_functions() -> dict:
+    """dtype -> BLAS axpy(n, a, x, 1, y, 1) of NumPy's OpenBLAS, or {} when not found."""
+    package = os.path.dirname(np.__file__)
+    for folder in (os.path.join(package, os.pardir, "numpy.libs"), os.path.join(package, ".libs")):
+        for path in glob.glob(os.path.join(folder, "*openblas*")):
+            try:
+                library = ctypes.CDLL(path)
+            except OSError:
+                continue
+            for single, double, integer in _AXPY_SYMBOLS:
+                if hasattr(library, single) and hasattr(library, double):
+                    functions = {}
+                    for name, dtype, scalar in ((single, np.float32, ctypes.c_float),
+                                                (double, np.float64, ctypes.c_double)):
+                        function = getattr(library, name)
+                        function.argtypes = [integer, scalar, ctypes.c_void_p, integer, ctypes.c_void_p, integer]
+                        function.restype = None
+                        functions[np.dtype(dtype)] = function
+                    return functions
+    return {}
+
+
+_AXPY = _axpy_functions()
+
+
+def axpy(a: float, x: np.ndarray, y: np.ndarray) -> None:
+    """y += a * x, in place. x, y: arrays of one shape and dtype.
+
+    One pass with BLAS when both are contiguous vectors of float32 or float64; otherwise
+    (or without NumPy's OpenBLAS) the same sum with NumPy, through a temporary array.
+    """
+    function = _AXPY.get(y.dtype)
+    if (function is not None and x.dtype == y.dtype and x.ndim == y.ndim == 1 and x.shape == y.shape
+            and x.flags.c_contiguous and y.flags.c_contiguous and y.flags.writeable):
+        function(len(y), a, x.ctypes.data, 1, y.ctypes.data, 1)
+    else:
+        y += y.dtype.type(a) * x
 
 
 @contextlib.contextmanager

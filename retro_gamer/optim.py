@@ -14,6 +14,7 @@ import threading
 
 import numpy as np
 
+from retro_gamer.blas import axpy
 from retro_gamer.errors import CheckpointError
 
 
@@ -252,26 +253,19 @@ class Adam:
 
     def _update(self, w, g, m_stored, v_stored, scratch, step_size, eps_hat, m_unscale, v_unscale):
         """The update for one block of weights, in place; scratch is the only temporary."""
-        one = w.dtype.type
-        np.multiply(g, one(m_unscale), out=scratch)      # m_stored += g / m_scale
-        m_stored += scratch
-        np.multiply(v_stored, v_stored, out=v_stored)   # v_stored = sqrt(v_stored**2 + (g / v_scale)**2)
-        np.multiply(g, one(v_unscale), out=scratch)
-        np.multiply(scratch, scratch, out=scratch)
-        v_stored += scratch
+        axpy(m_unscale, g, m_stored)                   # m_stored += g / m_scale
+        np.multiply(v_stored, v_stored, out=v_stored)  # v_stored = sqrt(v_stored**2 + g**2 / v_scale**2)
+        np.multiply(g, g, out=scratch)
+        axpy(v_unscale * v_unscale, scratch, v_stored)
         np.sqrt(v_stored, out=v_stored)
         self._move(w, m_stored, v_stored, scratch, step_size, eps_hat)
 
     @staticmethod
     def _move(w, m_stored, v_stored, scratch, step_size, eps_hat):
-        """w -= step_size / (v_stored + eps_hat) * m_stored: all a weight without a gradient needs."""
-        one = w.dtype.type
-        np.add(v_stored, one(eps_hat), out=scratch)
-        # Dividing step_size rather than m_stored: a weight long without a gradient has
-        # an m_stored so small that it is a subnormal float, which divisions handle slowly.
-        np.divide(one(step_size), scratch, out=scratch)
-        scratch *= m_stored
-        w -= scratch
+        """w -= step_size * m_stored / (v_stored + eps_hat): all a weight without a gradient needs."""
+        np.add(v_stored, w.dtype.type(eps_hat), out=scratch)
+        np.divide(m_stored, scratch, out=scratch)
+        axpy(-step_size, scratch, w)
 
     def _fold_scales(self) -> None:
         """Multiply the scales into the stored vectors, and start them again at 1."""

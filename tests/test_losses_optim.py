@@ -232,3 +232,18 @@ def test_a_ctrl_c_during_adam_waits_for_the_second_half_before_it_stops():
     # The second core is free again for the next step.
     optim._on_two_cores(lambda: None, lambda: values[4:].__iadd__(1.0))
     assert np.all(values[len(values) // 2:] == 2.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_blas_axpy_matches_numpy(dtype):
+    # The one-pass BLAS sum Adam uses, against NumPy's own, on vectors and on the 2-D
+    # and strided arrays that take the NumPy path.
+    from retro_gamer.blas import axpy
+    def random(*shape):
+        return rng.standard_normal(shape).astype(dtype)
+
+    for x, y in [(random(1000), random(1000)), (random(30, 20).T, random(30, 20).T),
+                 (random(40)[::2], random(40)[::2]), (random(0), random(0))]:
+        expected = y + dtype(-0.37) * x
+        axpy(-0.37, x, y)
+        np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-6)
