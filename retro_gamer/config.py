@@ -436,7 +436,9 @@ def _read_hyperparams(table: dict) -> tuple[dict, list[str]]:
         for key, value in table[section].items():
             if key not in known:
                 problems.append(unknown_key_problem(key, value, known, f"[{section}]"))
-            elif key in given and given[key] != value:
+            elif key in given and (given[key] != value or isinstance(given[key], bool) != isinstance(value, bool)):
+                # (true == 1 in Python: without the second test, epsilon = true in one section
+                # and epsilon = 1.0 in another would pass unnoticed.)
                 problems.append(problem(
                     f"{key} = {toml_value(value)} in [{section}]",
                     f"{key} is also set, to {toml_value(given[key])}, in another section; "

@@ -23,6 +23,7 @@ from retro_gamer.errors import CheckpointError, ConfigError, RetroGamerError
 from retro_gamer.layers import (conv3x3_backward, conv3x3_forward, linear_backward, linear_forward,
                                 onehot_linear_backward, onehot_linear_forward, relu_backward, relu_forward)
 from retro_gamer.observation import onehot_columns
+from retro_gamer.sparse_conv import sparse_conv_backward, sparse_conv_forward
 
 DEFAULT_HIDDEN_SIZES = [128, 128]
 CONV_CHANNELS = (32, 64)
@@ -315,7 +316,7 @@ class ConvQNetwork(QNetwork):
         """x: (B, obs_size) observations, board channel-first -> Q-values (B, n_actions)."""
         x = self._check_observations(x)
         n_board = int(np.prod(self.board_shape))
-        return self._forward(x[:, :n_board].reshape(-1, *self.board_shape), x[:, n_board:])
+        return self._forward_dense(x[:, :n_board].reshape(-1, *self.board_shape), x[:, n_board:])
 
     def forward_one(self, codes: np.ndarray, extras: np.ndarray) -> np.ndarray:
         """Q-values of one observation: codes (H*W,) uint8, extras (E,) -> (n_actions,)."""
@@ -325,18 +326,32 @@ class ConvQNetwork(QNetwork):
         """Same as forward on the expanded observations.
 
         codes: (B, H*W) uint8 board codes (observation.py), extras: (B, E) -> (B, n_actions).
-        The convolution needs the dense board, which a scatter of the ones builds cheaply.
+        A mostly empty board goes through the convolutions only near its occupied cells
+        (sparse_conv.py); a fuller one through the dense convolutions, which need the
+        dense board: a scatter of the ones builds it cheaply.
         """
+        p = self.params
+        extras = np.asarray(extras, self.dtype)
+        sparse = sparse_conv_forward(codes, self.board_shape, p["conv.0.weight"], p["conv.0.bias"],
+                                     p["conv.2.weight"], p["conv.2.bias"])
+        if sparse is not None:
+            self._cache = ("sparse", sparse, extras)
+            return self._forward_head(sparse.a2, extras)
         channels = self.board_shape[0]
         board = np.zeros((len(codes), channels * codes.shape[1]), self.dtype)
         rows, cols = onehot_columns(codes, channels, spatial=True)
         board[rows, cols] = 1.0
-        return self._forward(board.reshape(-1, *self.board_shape), np.asarray(extras, self.dtype))
+        return self._forward_dense(board.reshape(-1, *self.board_shape), extras)
 
-    def _forward(self, board: np.ndarray, extras: np.ndarray) -> np.ndarray:
+    def _forward_dense(self, board: np.ndarray, extras: np.ndarray) -> np.ndarray:
         p = self.params
         a1 = conv3x3_forward(board, p["conv.0.weight"], p["conv.0.bias"], relu=True)
         a2 = conv3x3_forward(a1, p["conv.2.weight"], p["conv.2.bias"], relu=True)
+        self._cache = ("dense", (board, a1, a2), extras)
+        return self._forward_head(a2, extras)
+
+    def _forward_head(self, a2: np.ndarray, extras: np.ndarray) -> np.ndarray:
+        """a2: (B, 64, H, W) the convolutions' output, extras: (B, E) -> Q-values (B, n_actions)."""
         features = a2.reshape(len(a2), -1)    # channel-major, like torch.flatten of (B, 64, H, W)
         # The head's first layer reads [features | extras]. Multiplying each block of its
         # weight by its own input gives the same sum without copying the feature map
@@ -344,7 +359,6 @@ class ConvQNetwork(QNetwork):
         weight, bias, _, _ = self._linears[0]
         n = self.n_features
         z = linear_forward(features, weight[:, :n], bias) + extras @ weight[:, n:].T
-        self._cache = (board, a1, a2, extras)
         return self._forward_after_first_linear(z)
 
     def backward(self, d_q: np.ndarray) -> dict[str, np.ndarray]:
@@ -352,17 +366,24 @@ class ConvQNetwork(QNetwork):
 
         The returned arrays are self.grads: the next backward overwrites them.
         """
-        board, a1, a2, extras = self._cache
+        kind, convolutions, extras = self._cache
+        a2 = convolutions.a2 if kind == "sparse" else convolutions[2]
         p, g, n = self.params, self.grads, self.n_features
         d_z = self._backward_to_first_linear(d_q)
         weight, _, d_weight, d_bias = self._linears[0]
         linear_backward(d_z, extras, weight[:, n:], d_weight[:, n:], None, need_input_grad=False)
         d_features = linear_backward(d_z, a2.reshape(len(a2), -1), weight[:, :n], d_weight[:, :n], d_bias)
-        d_a1 = conv3x3_backward(d_features.reshape(a2.shape), a1, p["conv.2.weight"], g["conv.2.weight"],
-                                g["conv.2.bias"], relu_out=a2)
+        d_a2 = d_features.reshape(a2.shape)
         # The board is an observation, not something we learn: no gradient for it.
-        conv3x3_backward(d_a1, board, p["conv.0.weight"], g["conv.0.weight"], g["conv.0.bias"],
-                         relu_out=a1, need_input_grad=False)
+        if kind == "sparse":
+            sparse_conv_backward(d_a2, convolutions, p["conv.2.weight"], g["conv.0.weight"], g["conv.0.bias"],
+                                 g["conv.2.weight"], g["conv.2.bias"])
+        else:
+            board, a1, _ = convolutions
+            d_a1 = conv3x3_backward(d_a2, a1, p["conv.2.weight"], g["conv.2.weight"], g["conv.2.bias"],
+                                    relu_out=a2)
+            conv3x3_backward(d_a1, board, p["conv.0.weight"], g["conv.0.weight"], g["conv.0.bias"],
+                             relu_out=a1, need_input_grad=False)
         return self.grads
 
 

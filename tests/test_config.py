@@ -188,6 +188,13 @@ def test_same_setting_in_two_sections_must_agree(snake_run):
     assert "batch_size = 64 in [training]" in message and "also set, to 32" in message
 
 
+def test_a_switch_and_a_number_do_not_agree_though_python_says_true_equals_one(snake_run):
+    # Found by tests/test_config_fuzz.py: epsilon = true in [model] hid behind epsilon = 1.0.
+    edit(snake_run, "[model]\n", "[model]\nepsilon = true\n")
+    message = problems_of(snake_run)
+    assert "epsilon" in message and "also set, to true" in message
+
+
 # -- every problem of the hyperparameters ---------------------------------------------------
 
 BAD_HYPERPARAMETERS = [
