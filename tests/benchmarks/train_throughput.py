@@ -20,8 +20,6 @@ from retro.examples.snake import create_game
 from retro_gamer import DQNTrainer, GameMetadata
 from retro_gamer.replay import make_replay_memory
 
-MLP_EPISODES = int(sys.argv[1]) if len(sys.argv) > 1 else 300
-CNN_EPISODES = int(sys.argv[2]) if len(sys.argv) > 2 else 30
 HYPERPARAMETERS = dict(hidden_sizes=[128, 128], batch_size=64, train_every=4, prioritize_experiences=False,
                        memory_capacity=50_000, seed=0)
 
@@ -42,7 +40,9 @@ def steps_per_second(spatial: bool, episodes: int) -> tuple[float, int]:
 
 
 def main() -> None:
-    for name, spatial, episodes in (("MLP", False, MLP_EPISODES), ("CNN", True, CNN_EPISODES)):
+    mlp_episodes = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    cnn_episodes = int(sys.argv[2]) if len(sys.argv) > 2 else 30
+    for name, spatial, episodes in (("MLP", False, mlp_episodes), ("CNN", True, cnn_episodes)):
         rate, steps = steps_per_second(spatial, episodes)
         print(f"snake {name} training: {rate:8,.1f} environment steps/s  ({steps:,} steps in {episodes} episodes)")
     # A snake board is 32 x 16 = 512 cells, one byte each, plus 2 extras (apple_dx, apple_dy).

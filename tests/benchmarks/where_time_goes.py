@@ -7,7 +7,8 @@ Adam, checkpoints); the script wraps each one with a timer, so the figures are t
 the real loop, with its cold caches, not of a part run alone in a tight loop. The
 timers themselves cost about a microsecond per call.
 
-    python tests/benchmarks/where_time_goes.py [EPISODES]     (default 300)
+    python tests/benchmarks/where_time_goes.py [EPISODES]         the MLP run (default 300 episodes)
+    python tests/benchmarks/where_time_goes.py --cnn [EPISODES]   the CNN run (default 30 episodes)
 """
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from collections import defaultdict
 import retro_gamer.trainer as trainer_module
 from train_throughput import snake_trainer
 
-EPISODES = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+CNN = "--cnn" in sys.argv[1:]
+NUMBERS = [int(word) for word in sys.argv[1:] if word.isdigit()]
+EPISODES = NUMBERS[0] if NUMBERS else (30 if CNN else 300)
 
 
 def main() -> None:
@@ -38,7 +41,7 @@ def main() -> None:
         setattr(owner, name, wrapper)
 
     with tempfile.TemporaryDirectory() as run_dir:
-        trainer = snake_trainer(run_dir, spatial=False, episodes=EPISODES)
+        trainer = snake_trainer(run_dir, spatial=CNN, episodes=EPISODES)
         per_turn = [(trainer, "choose_action", "choosing the action (epsilon-greedy)"),
                     (trainer.online_network, "forward_one", "  of which: the greedy move's forward pass"),
                     (trainer.env, "advance", "the game's turn"),
@@ -59,7 +62,7 @@ def main() -> None:
         elapsed = time.perf_counter() - started
 
     turns, steps = trainer.total_steps, trainer.train_steps
-    print(f"snake MLP, {EPISODES} episodes: {turns:,} turns, {steps:,} learning steps in {elapsed:.2f} s "
+    print(f"snake {'CNN' if CNN else 'MLP'}, {EPISODES} episodes: {turns:,} turns, {steps:,} learning steps in {elapsed:.2f} s "
           f"= {turns / elapsed:,.0f} steps/s\n")
     print(f"{'per turn':<44}{'us/turn':>9}{'us/call':>10}")
     accounted = 0.0
