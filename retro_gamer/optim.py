@@ -237,12 +237,13 @@ class Adam:
                           lambda: _blockwise(update, vectors, size // 2, size))
             return
         # Most of the first layer has no gradient this step. The rows that do are
-        # updated on copies taken now; the whole stretch then moves by its moments
-        # alone, and finally the copies go back over their rows. All on this core:
-        # the work is small enough that waking the second one costs what it saves.
+        # updated on copies taken now (flattened, so that BLAS takes them); the whole
+        # stretch then moves by its moments alone, and finally the copies go back over
+        # their rows. All on this core: the work is small enough that waking the second
+        # one costs what it saves.
         w, g, m_stored, v_stored = (_rows(v, sparse) for v in vectors[:4])
         touched = [a[sparse.rows] for a in (w, g, m_stored, v_stored)]
-        update(*touched, np.empty_like(touched[0]))
+        update(*(a.reshape(-1) for a in touched), np.empty(touched[0].size, touched[0].dtype))
         _blockwise(update, vectors, 0, sparse.start)
         _blockwise(update, vectors, sparse.stop, size)
         step_size, eps_hat = scalars[:2]
