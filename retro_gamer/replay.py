@@ -219,36 +219,41 @@ class ReplayMemory:
             next_codes=next_codes, next_extras=next_extras, dones=dones.astype(np.float32),
             weights=weights, indices=indices)
 
+    # The arrays with one entry per slot. Until the memory is full, only the first `size`
+    # slots are in use (they fill in order), and only those are saved.
+    SLOT_ARRAYS = ("state_codes", "state_extras", "actions", "rewards", "dones", "cut_row")
+
     def state_dict(self, copy: bool = True) -> dict[str, np.ndarray]:
         """Everything needed to restore the memory exactly; plain numeric arrays (np.savez-able).
 
-        copy=False gives the memory's own arrays, for a caller that saves them at once
-        (a checkpoint): copying 25 MB first would only cost time.
+        The per-slot arrays hold the `size` slots in use. copy=False gives views of the
+        memory's own arrays, for a caller that saves them at once (a checkpoint): copying
+        25 MB first would only cost time.
         """
         keep = np.copy if copy else np.asarray
-        return {
-            "state_codes": keep(self.state_codes), "state_extras": keep(self.state_extras),
-            "actions": keep(self.actions), "rewards": keep(self.rewards), "dones": keep(self.dones),
+        state = {name: keep(getattr(self, name)[:self.size]) for name in self.SLOT_ARRAYS}
+        state.update({
+            "capacity": np.array(self.capacity, dtype=np.int64),
             "pending_codes": keep(self.pending_codes), "pending_extras": keep(self.pending_extras),
             "cut_codes": keep(self.cut_codes), "cut_extras": keep(self.cut_extras),
-            "cut_row": keep(self.cut_row),
             "position": np.array(self.position, dtype=np.int64), "size": np.array(self.size, dtype=np.int64),
             "episode_ongoing": np.array(self.episode_ongoing),
-        }
+        })
+        return state
 
     def load_state_dict(self, d) -> None:
         """Restore from state_dict()'s arrays; CheckpointError if they were saved for other sizes."""
         self._check_saved_shapes(d)
-        self.state_codes[:] = d["state_codes"]
-        self.state_extras[:] = d["state_extras"]
-        self.actions[:] = d["actions"]
-        self.rewards[:] = d["rewards"]
-        self.dones[:] = d["dones"]
+        # Older checkpoints saved every slot, used or not; the unused ones were empty.
+        saved = len(d["actions"])
+        for name in self.SLOT_ARRAYS:
+            array = getattr(self, name)
+            array[:saved] = d[name]
+            array[saved:] = -1 if name == "cut_row" else 0
         self.pending_codes[:] = d["pending_codes"]
         self.pending_extras[:] = d["pending_extras"]
         self.cut_codes = np.array(d["cut_codes"], dtype=np.uint8)
         self.cut_extras = np.array(d["cut_extras"], dtype=np.float32)
-        self.cut_row[:] = d["cut_row"]
         self.position = int(d["position"])
         self.size = int(d["size"])
         self.episode_ongoing = bool(d["episode_ongoing"])
@@ -256,15 +261,22 @@ class ReplayMemory:
     def _check_saved_shapes(self, d) -> None:
         cap, cells, extras = self.capacity, self.n_cells, self.n_extras
         cut_rows = np.shape(d["cut_codes"])[0] if "cut_codes" in d else 0
+        # Saved: the slots in use; older checkpoints saved all of them, and no capacity.
+        if "capacity" in d:
+            saved_capacity, slots = int(d["capacity"]), int(d["size"]) if "size" in d else 0
+        else:
+            saved_capacity = slots = len(d["actions"]) if "actions" in d else cap
         expected = {
-            "state_codes": (cap, cells), "state_extras": (cap, extras), "actions": (cap,),
-            "rewards": (cap,), "dones": (cap,), "pending_codes": (cells,), "pending_extras": (extras,),
-            "cut_codes": (cut_rows, cells), "cut_extras": (cut_rows, extras), "cut_row": (cap,),
+            "state_codes": (slots, cells), "state_extras": (slots, extras), "actions": (slots,),
+            "rewards": (slots,), "dones": (slots,), "pending_codes": (cells,), "pending_extras": (extras,),
+            "cut_codes": (cut_rows, cells), "cut_extras": (cut_rows, extras), "cut_row": (slots,),
             "position": (), "size": (), "episode_ongoing": (),
         }
-        problems = [f"  - {name} is missing" for name in expected if name not in d]
+        problems = [f"  - it was saved with memory_capacity={saved_capacity}"] if saved_capacity != cap else []
+        problems += [f"  - {name} is missing" for name in expected if name not in d]
         problems += [f"  - {name} has shape {np.shape(d[name])}, this memory needs {shape}"
-                     for name, shape in expected.items() if name in d and np.shape(d[name]) != shape]
+                     for name, shape in expected.items()
+                     if name in d and np.shape(d[name]) != shape and saved_capacity == cap]
         if not problems and not (0 <= int(d["size"]) <= cap and 0 <= int(d["position"]) < cap):
             problems.append(f"  - size {int(d['size'])} / position {int(d['position'])} do not fit capacity {cap}")
         if problems:
@@ -397,21 +409,23 @@ class PrioritizedReplayMemory(ReplayMemory):
 
     def state_dict(self, copy: bool = True) -> dict[str, np.ndarray]:
         d = super().state_dict(copy)
-        d["priorities"] = np.array(self.tree.leaves, copy=copy)  # p^alpha per slot; the tree is rebuilt from them
+        # p^alpha per slot in use; the tree is rebuilt from them
+        d["priorities"] = np.array(self.tree.leaves[:self.size], copy=copy)
         return d
 
     def load_state_dict(self, d) -> None:
         """Restore; a uniform memory's arrays load too, every stored transition getting priority 1.0."""
-        if "priorities" in d and np.shape(d["priorities"]) != (self.capacity,):
+        if "priorities" in d and "actions" in d and np.shape(d["priorities"]) != np.shape(d["actions"]):
             raise CheckpointError(
-                f"The saved replay memory's priorities have shape {np.shape(d['priorities'])}, this memory "
-                f"needs ({self.capacity},): it was saved with another memory_capacity. Resume with the "
-                "config.toml it was saved with, or start training from scratch.")
+                f"The saved replay memory has {len(d['actions'])} transitions but priorities of shape "
+                f"{np.shape(d['priorities'])}: the file was not written by this package, or was damaged. "
+                "Resume from an earlier checkpoint, or start training from scratch.")
         super().load_state_dict(d)
+        priorities = np.zeros(self.capacity)
         if "priorities" in d:
-            priorities = np.asarray(d["priorities"], dtype=np.float64)
+            priorities[:len(d["priorities"])] = d["priorities"]
         else:
-            priorities = (np.arange(self.capacity) < self.size).astype(np.float64)
+            priorities[:self.size] = 1.0
         self.tree.set_many(np.arange(self.capacity), priorities)
 
 

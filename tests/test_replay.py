@@ -346,9 +346,10 @@ def batches_equal(a: ReplayBatch, b: ReplayBatch) -> bool:
     return all((x is None and y is None) or np.array_equal(x, y) for x, y in zip(a, b))
 
 
+@pytest.mark.parametrize("capacity", [12, 40])       # 12: full and wrapped around; 40: partly filled
 @pytest.mark.parametrize("prioritized", [False, True])
-def test_state_dict_round_trip_gives_identical_future(prioritized):
-    original = make_replay_memory(12, 4, 2, prioritized)
+def test_state_dict_round_trip_gives_identical_future(prioritized, capacity):
+    original = make_replay_memory(capacity, 4, 2, prioritized)
     player = Player(original, 4)
     for length, ending in [(5, "cut"), (6, "done"), (4, "cut"), (3, "done")]:
         player.episode(length, ending)
@@ -358,7 +359,7 @@ def test_state_dict_round_trip_gives_identical_future(prioritized):
     next_state = player.new_state()
     original.add(state, 1, 0.5, next_state, done=False, episode_over=False)
 
-    restored = make_replay_memory(12, 4, 2, prioritized)
+    restored = make_replay_memory(capacity, 4, 2, prioritized)
     restored.load_state_dict(save_and_load(original.state_dict()))
     assert len(restored) == len(original) and restored.nbytes == original.nbytes
 
@@ -370,6 +371,27 @@ def test_state_dict_round_trip_gives_identical_future(prioritized):
         memory.update_priorities(np.array([3, 7]), np.array([4.0, 0.01]))
     for _ in range(3):
         assert batches_equal(original.sample(20, rng_a), restored.sample(20, rng_b))
+
+
+@pytest.mark.parametrize("prioritized", [False, True])
+def test_only_the_slots_in_use_are_saved_and_older_full_size_files_still_load(prioritized):
+    memory = make_replay_memory(50, 4, 2, prioritized)
+    Player(memory, 4).episode(7, "done")
+    state = memory.state_dict()
+    assert state["state_codes"].shape == (7, 4) and state["cut_row"].shape == (7,)
+    # The first session's files held every slot, the unused ones empty, and no capacity.
+    older = {name: value for name, value in state.items() if name != "capacity"}
+    for name, fill in [("state_codes", 0), ("state_extras", 0), ("actions", 0), ("rewards", 0), ("dones", 0),
+                       ("cut_row", -1)] + ([("priorities", 0)] if prioritized else []):
+        full = np.full((50, *state[name].shape[1:]), fill, state[name].dtype)
+        full[:7] = state[name]
+        older[name] = full
+    new, old = make_replay_memory(50, 4, 2, prioritized), make_replay_memory(50, 4, 2, prioritized)
+    new.load_state_dict(save_and_load(state))
+    old.load_state_dict(save_and_load(older))
+    assert batches_equal(new.sample(30, np.random.default_rng(1)), old.sample(30, np.random.default_rng(1)))
+    for name in ReplayMemory.SLOT_ARRAYS:
+        np.testing.assert_array_equal(getattr(new, name), getattr(old, name), err_msg=name)
 
 
 def test_state_dict_is_plain_arrays():
@@ -392,11 +414,17 @@ def test_mismatched_sizes_raise_a_checkpoint_error():
     saved = ReplayMemory(8, 4, 2).state_dict()
     with pytest.raises(CheckpointError, match="memory_capacity=10") as error:
         ReplayMemory(10, 4, 2).load_state_dict(saved)
-    assert "state_codes has shape (8, 4), this memory needs (10, 4)" in str(error.value)
+    assert "it was saved with memory_capacity=8" in str(error.value)
     with pytest.raises(CheckpointError, match="pending_codes"):
         ReplayMemory(8, 5, 2).load_state_dict(saved)
-    with pytest.raises(CheckpointError, match="priorities"):
+    with pytest.raises(CheckpointError, match="memory_capacity=8"):
         PrioritizedReplayMemory(10, 4, 2).load_state_dict(PrioritizedReplayMemory(8, 4, 2).state_dict())
+    damaged = PrioritizedReplayMemory(8, 2, 2)
+    Player(damaged, 2).episode(3, "done")
+    damaged = damaged.state_dict()
+    damaged["priorities"] = damaged["priorities"][:2]
+    with pytest.raises(CheckpointError, match="priorities"):
+        PrioritizedReplayMemory(8, 2, 2).load_state_dict(damaged)
     del saved["rewards"]
     with pytest.raises(CheckpointError, match="rewards is missing"):
         ReplayMemory(8, 4, 2).load_state_dict(saved)
