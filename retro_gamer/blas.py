@@ -27,18 +27,23 @@ _SYMBOLS = (  # (set, get) in the spellings of NumPy's own OpenBLAS builds
 )
 
 
-def _openblas():
-    """(set_num_threads, get_num_threads) of NumPy's OpenBLAS, or None."""
+def _numpy_openblas():
+    """The OpenBLAS libraries shipped with NumPy (already loaded by it: the same ones)."""
     package = os.path.dirname(np.__file__)
     for folder in (os.path.join(package, os.pardir, "numpy.libs"), os.path.join(package, ".libs")):
         for path in glob.glob(os.path.join(folder, "*openblas*")):
             try:
-                library = ctypes.CDLL(path)   # already loaded by NumPy: the same library
+                yield ctypes.CDLL(path)
             except OSError:
                 continue
-            for set_name, get_name in _SYMBOLS:
-                if hasattr(library, set_name) and hasattr(library, get_name):
-                    return getattr(library, set_name), getattr(library, get_name)
+
+
+def _openblas():
+    """(set_num_threads, get_num_threads) of NumPy's OpenBLAS, or None."""
+    for library in _numpy_openblas():
+        for set_name, get_name in _SYMBOLS:
+            if hasattr(library, set_name) and hasattr(library, get_name):
+                return getattr(library, set_name), getattr(library, get_name)
     return None
 
 
@@ -60,23 +65,17 @@ _AXPY_SYMBOLS = (  # (float32, float64, integer type) in the spellings of NumPy'
 
 def _axpy_functions() -> dict:
     """dtype -> BLAS axpy(n, a, x, 1, y, 1) of NumPy's OpenBLAS, or {} when not found."""
-    package = os.path.dirname(np.__file__)
-    for folder in (os.path.join(package, os.pardir, "numpy.libs"), os.path.join(package, ".libs")):
-        for path in glob.glob(os.path.join(folder, "*openblas*")):
-            try:
-                library = ctypes.CDLL(path)
-            except OSError:
-                continue
-            for single, double, integer in _AXPY_SYMBOLS:
-                if hasattr(library, single) and hasattr(library, double):
-                    functions = {}
-                    for name, dtype, scalar in ((single, np.float32, ctypes.c_float),
-                                                (double, np.float64, ctypes.c_double)):
-                        function = getattr(library, name)
-                        function.argtypes = [integer, scalar, ctypes.c_void_p, integer, ctypes.c_void_p, integer]
-                        function.restype = None
-                        functions[np.dtype(dtype)] = function
-                    return functions
+    for library in _numpy_openblas():
+        for single, double, integer in _AXPY_SYMBOLS:
+            if hasattr(library, single) and hasattr(library, double):
+                functions = {}
+                for name, dtype, scalar in ((single, np.float32, ctypes.c_float),
+                                            (double, np.float64, ctypes.c_double)):
+                    function = getattr(library, name)
+                    function.argtypes = [integer, scalar, ctypes.c_void_p, integer, ctypes.c_void_p, integer]
+                    function.restype = None
+                    functions[np.dtype(dtype)] = function
+                return functions
     return {}
 
 

@@ -61,7 +61,7 @@ def _rows(flat: np.ndarray, sparse) -> np.ndarray:
     return flat[sparse.start:sparse.stop].reshape(-1, sparse.width)
 
 
-# Two speed-ups for Adam, a dozen passes over every weight:
+# Two speed-ups for Adam, eight passes over every weight that has a gradient:
 # - NumPy lets go of Python's global lock while it loops over an array, so a second
 #   thread updating the other half of the weight vector runs on a second CPU core.
 #   Waking it costs some 50 microseconds, so it only takes on large updates: the
@@ -163,7 +163,7 @@ class Adam:
       m_scale by beta1 and v_scale by sqrt(beta2). A gradient enters the stored
       vectors divided by the scale (m_stored += g / m_scale). A weight whose gradient
       is zero (most of an MLP's first layer, see network.NonzeroRows) then costs its
-      moments nothing: only the four passes that move the weight. Before the scales
+      moments nothing: only the three passes that move the weight. Before the scales
       get small, they are folded back into the vectors (a pass every 60-odd steps).
     ``m`` and ``v`` give the moments themselves, as torch.optim.Adam keeps them;
     state_dict() saves m_sum and v_sum.
