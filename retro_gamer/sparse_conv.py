@@ -171,7 +171,10 @@ def sparse_conv_backward(d_a2: np.ndarray, cache: SparseConvCache, w2: np.ndarra
     mirrored = _patch_rows(*cache.active1, height, width)[:, ::-1]   # offset (i, j) reads (1 - i, 1 - j)
     neighbours = with_zeros[row_of_cell.reshape(-1)[mirrored]]                        # (n1, 9, F2)
     d_a1_active = neighbours.reshape(len(mirrored), -1) @ w2.transpose(2, 3, 0, 1).reshape(-1, n_filters1)
-    # Summed over all cells, conv_transpose is w2 applied to sums of d_z2 over shifted windows.
+    # Summed over all cells: each output cell sends w2[:, :, i, j].T times its gradient to
+    # its neighbour at offset (i - 1, j - 1), if that neighbour is on the board. So the sum
+    # is, for each (i, j), w2[:, :, i, j].T times d_z2 summed over the cells whose
+    # neighbour at that offset is on the board: the board less one edge row or column.
     d_a1_all = np.zeros(n_filters1, d_z2.dtype)
     for i in range(3):
         for j in range(3):
