@@ -76,6 +76,22 @@ def test_variants_learn_too(tmp_path, options):
     assert average_score(trainer, greedy) - average_score(trainer, uniformly_random) > 6.0
 
 
+def test_cnn_learns_through_the_sparse_convolutions(tmp_path, monkeypatch):
+    # reach's 7 x 1 board is too full for the sparse path to pay; take it anyway, so that
+    # learning is proven through sparse_conv.py, as on a snake-sized board.
+    from retro_gamer import sparse_conv
+    monkeypatch.setattr(sparse_conv, "MAX_ACTIVE_SHARE", 1.0)
+    calls = []
+    forward = sparse_conv.sparse_conv_forward
+    monkeypatch.setattr("retro_gamer.network.sparse_conv_forward", lambda *a: calls.append(1) or forward(*a))
+    trainer = make_trainer(tmp_path, metadata=reach_metadata(spatial=True), training_episodes=300,
+                           hidden_sizes=[16])
+    trainer.train()
+    random.seed(123)
+    trained, baseline = average_score(trainer, greedy), average_score(trainer, uniformly_random)
+    assert len(calls) > 1000 and trained > 5.0 and trained - baseline > 8.0, (len(calls), trained, baseline)
+
+
 def test_cnn_trains_and_checkpoints(tmp_path):
     trainer = make_trainer(tmp_path, metadata=reach_metadata(spatial=True), training_episodes=20,
                            hidden_sizes=[16])
