@@ -154,6 +154,12 @@ def test_a_onehot_batch_lets_clipping_and_adam_skip_the_zero_rows(max_norm):
     assert np.any(net.params["net.0.weight"][:, skipped] != before[:, skipped])
 
 
+@pytest.mark.parametrize("betas", [(0.0, 0.999), (0.9, 1.0), (1.2, 0.999)])
+def test_adam_refuses_betas_its_scales_cannot_follow(betas):
+    with pytest.raises(ValueError, match="0 < beta1 < 1"):
+        Adam({"w": np.zeros(3, np.float32)}, lr=0.1, beta1=betas[0], beta2=betas[1])
+
+
 def test_learning_rate_decay_shrinks_the_step():
     params = {"w": np.zeros(3, np.float32)}
     adam = Adam(params, lr=0.1)
