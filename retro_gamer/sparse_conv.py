@@ -46,7 +46,7 @@ class SparseConvCache(NamedTuple):
     z1: np.ndarray                # (n1, F1) first convolution at the active1 cells, before ReLU
     b1_open: np.ndarray           # (F1,) b1 > 0: where the ReLU lets a background cell's gradient through
     patches2: np.ndarray          # (n2, 9 * F1) 3 x 3 patches of the first layer's output
-    background_patches: np.ndarray  # (H * W, 9 * F1) the same for the background image
+    a1_background: np.ndarray     # (F1,) the first layer's output away from the occupied cells
     a2: np.ndarray                # (B, F2, H, W) the output, after ReLU
 
 
@@ -76,19 +76,33 @@ def _weight_rows(weight: np.ndarray) -> np.ndarray:
     return weight.transpose(2, 3, 1, 0).reshape(-1, n_filters)
 
 
-def _background(b1: np.ndarray, w2: np.ndarray, b2: np.ndarray, height: int, width: int):
-    """The first layer's background image and what the second layer makes of it.
+def _windows(height: int, width: int):
+    """For each offset (i, j) of a 3 x 3 patch, in (i, j) order: the slices of the cells
+    whose neighbour at (i - 1, j - 1) lies on the board (all but one edge row or column)."""
+    return [(slice(max(0, 1 - i), height + min(0, 1 - i)), slice(max(0, 1 - j), width + min(0, 1 - j)))
+            for i in range(3) for j in range(3)]
 
-    Returns (padded channel-last image (H + 2, W + 2, F1), its patches (H * W, 9 * F1),
-    the second convolution's output on it, before ReLU, (F2, H, W)).
+
+def _inside(y: np.ndarray, x: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(n, 9) bool: which of the 3 x 3 neighbours of cells (y, x) lie on the board."""
+    rows, cols = y[:, None] + np.repeat([-1, 0, 1], 3), x[:, None] + np.tile([-1, 0, 1], 3)
+    return (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
+
+
+def _background(b1: np.ndarray, w2: np.ndarray, b2: np.ndarray, height: int, width: int):
+    """The background: what the two layers output away from the occupied cells.
+
+    Returns (the first layer's output there, relu(b1), (F1,); the second convolution's
+    output, before ReLU, on an image that is relu(b1) everywhere, (F2, H, W)). Each
+    output cell of that image adds w2[:, :, i, j] @ relu(b1) for each neighbour on the
+    board: nine small products, added over nine windows.
     """
     a1 = np.maximum(b1, 0)
-    image = np.zeros((height + 2, width + 2, len(b1)), b1.dtype)
-    image[1:-1, 1:-1] = a1
-    y, x = np.divmod(np.arange(height * width), width)
-    patches = image.reshape(-1, len(b1))[_patch_rows(np.zeros_like(y), y, x, height, width)]
-    z2 = conv3x3_forward(np.ascontiguousarray(image[1:-1, 1:-1].transpose(2, 0, 1))[None], w2, b2)[0]
-    return image, patches.reshape(height * width, 9 * len(b1)), z2
+    z2 = np.empty((len(b2), height, width), b2.dtype)
+    z2[...] = b2[:, None, None]
+    for (i, j), window in zip(np.ndindex(3, 3), _windows(height, width)):
+        z2[:, window[0], window[1]] += (w2[:, :, i, j] @ a1)[:, None, None]
+    return a1, z2
 
 
 def sparse_conv_forward(codes: np.ndarray, board_shape: tuple, w1, b1, w2, b2) -> SparseConvCache | None:
@@ -120,10 +134,10 @@ def sparse_conv_forward(codes: np.ndarray, board_shape: tuple, w1, b1, w2, b2) -
     z1 = patches1 @ _weight_rows(w1) + b1
 
     # Second convolution at the active2 cells, reading the first layer's output: the
-    # background everywhere, with the active1 cells written over it.
-    background, background_patches, background_z2 = _background(b1, w2, b2, height, width)
-    a1 = np.empty((batch, height + 2, width + 2, len(b1)), dtype)
-    a1[...] = background
+    # background everywhere on the board, zeros around it, the active1 cells written over it.
+    a1_background, background_z2 = _background(b1, w2, b2, height, width)
+    a1 = np.zeros((batch, height + 2, width + 2, len(b1)), dtype)
+    a1[:, 1:-1, 1:-1] = a1_background
     b, y, x = active1
     a1[b, y + 1, x + 1] = np.maximum(z1, 0)
     patches2 = a1.reshape(-1, len(b1))[_patch_rows(*active2, height, width)].reshape(-1, 9 * len(b1))
@@ -133,29 +147,33 @@ def sparse_conv_forward(codes: np.ndarray, board_shape: tuple, w1, b1, w2, b2) -
     a2[...] = np.maximum(background_z2, 0)
     b, y, x = active2
     a2[b, :, y, x] = np.maximum(z2, 0)
-    return SparseConvCache(board_shape, active1, active2, patches1, z1, b1 > 0, patches2, background_patches, a2)
+    return SparseConvCache(board_shape, active1, active2, patches1, z1, b1 > 0, patches2, a1_background, a2)
 
 
 def sparse_conv_backward(d_a2: np.ndarray, cache: SparseConvCache, w2: np.ndarray,
                          d_w1: np.ndarray, d_b1: np.ndarray, d_w2: np.ndarray, d_b2: np.ndarray) -> None:
-    """d_a2: (B, F2, H, W) dLoss/d(output). Writes the gradients of w1, b1, w2, b2 in place.
-
-    No gradient for the board: nothing upstream of an observation learns.
+    """d_a2: (B, F2, H, W) dLoss/d(output), overwritten. Writes the gradients of w1, b1,
+    w2, b2 in place. No gradient for the board: nothing upstream of an observation learns.
     """
     _, height, width = cache.board_shape
     n_filters1 = w2.shape[1]
     # Through the second ReLU: the gradient passes where the output is positive.
-    d_z2 = np.multiply(d_a2, cache.a2 > 0)                            # (B, F2, H, W)
+    d_z2 = np.multiply(d_a2, cache.a2 > 0, out=d_a2)                  # (B, F2, H, W)
     summed = d_z2.sum(axis=0)                                         # (F2, H, W), all boards
     d_b2[...] = summed.sum(axis=(1, 2))
 
     # Weight gradient of the second convolution: every cell's gradient times its patch.
-    # Split each patch into the background patch of its cell plus a difference that only
-    # active2 cells have: the first part is summed over the batch before the product.
+    # The active2 cells' patches were kept; every other cell's patch is the background's:
+    # relu(b1) at the neighbours on the board. For each offset (i, j), those cells add up
+    # to relu(b1) times their gradient summed: over the window of cells whose neighbour
+    # at (i - 1, j - 1) is on the board, less the active2 cells in it.
+    windows = _windows(height, width)
+    window_sums = np.stack([summed[:, rows, cols].sum(axis=(1, 2)) for rows, cols in windows])   # (9, F2)
     b, y, x = cache.active2
     d_z2_active = d_z2[b, :, y, x]                                    # (n2, F2)
-    d_w2_rows = cache.background_patches.T @ summed.reshape(len(summed), -1).T
-    d_w2_rows += (cache.patches2 - cache.background_patches[y * width + x]).T @ d_z2_active
+    active_sums = _inside(y, x, height, width).T.astype(d_z2.dtype) @ d_z2_active              # (9, F2)
+    d_w2_rows = (cache.patches2.T @ d_z2_active).reshape(9, n_filters1, -1)                   # (9, F1, F2)
+    d_w2_rows += cache.a1_background[None, :, None] * (window_sums - active_sums)[:, None, :]
     d_w2[...] = d_w2_rows.reshape(3, 3, n_filters1, -1).transpose(3, 2, 0, 1)
 
     # Gradient of the first layer's output, needed at the active1 cells (the weights of
@@ -173,13 +191,8 @@ def sparse_conv_backward(d_a2: np.ndarray, cache: SparseConvCache, w2: np.ndarra
     d_a1_active = neighbours.reshape(len(mirrored), -1) @ w2.transpose(2, 3, 0, 1).reshape(-1, n_filters1)
     # Summed over all cells: each output cell sends w2[:, :, i, j].T times its gradient to
     # its neighbour at offset (i - 1, j - 1), if that neighbour is on the board. So the sum
-    # is, for each (i, j), w2[:, :, i, j].T times d_z2 summed over the cells whose
-    # neighbour at that offset is on the board: the board less one edge row or column.
-    d_a1_all = np.zeros(n_filters1, d_z2.dtype)
-    for i in range(3):
-        for j in range(3):
-            window = summed[:, max(0, 1 - i):height + min(0, 1 - i), max(0, 1 - j):width + min(0, 1 - j)]
-            d_a1_all += w2[:, :, i, j].T @ window.sum(axis=(1, 2))
+    # is, for each (i, j), w2[:, :, i, j].T times the window sum above.
+    d_a1_all = np.einsum("fcij,ijf->c", w2, window_sums.reshape(3, 3, -1))
 
     # Through the first ReLU. A background cell's input is its bias b1, so its gradient
     # passes where b1 > 0.

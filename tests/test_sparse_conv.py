@@ -50,7 +50,7 @@ def test_sparse_convolutions_match_the_dense_ones(shape, batch, always_sparse):
 
     d_a2 = rng.standard_normal(a2.shape)
     sparse = [np.zeros_like(p) for p in (w1, b1, w2, b2)]
-    sparse_conv.sparse_conv_backward(d_a2, cache, w2, *sparse)
+    sparse_conv.sparse_conv_backward(d_a2.copy(), cache, w2, *sparse)      # it overwrites d_a2
     dense = [np.zeros_like(p) for p in (w1, b1, w2, b2)]
     d_a1 = conv3x3_backward(d_a2, a1, w2, dense[2], dense[3], relu_out=a2)
     conv3x3_backward(d_a1, board, w1, dense[0], dense[1], relu_out=a1, need_input_grad=False)
