@@ -8,9 +8,9 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "GameMetadata": "retro_gamer.metadata",
-    "GameEnvironment": "retro_gamer.environment",
-    "DQNTrainer": "retro_gamer.trainer",
+    "GameMetadata": "retro_gamer.game.description",
+    "GameEnvironment": "retro_gamer.game.environment",
+    "DQNTrainer": "retro_gamer.run.trainer",
     "TrainedPolicy": "retro_gamer.policy",
     "PolicyInput": "retro_gamer.policy",
     "RetroGamerError": "retro_gamer.errors",

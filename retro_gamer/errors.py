@@ -1,11 +1,21 @@
-"""The one kind of error a user is meant to read.
+"""The errors a user is meant to read, and how their messages are written.
 
 A ``RetroGamerError`` is a problem the user can fix (a typo in config.toml, a missing
 checkpoint, a game that crashed). Its message says what happened, why it matters and
-what to do; the command line prints it as it is, never with a traceback.
-It subclasses ``ValueError`` so code written for the published package, which raised
+what to do; the command line prints it as it is, never with a traceback. It subclasses
+``ValueError`` so that code written for the published package, which raised
 ``ValueError`` for the same problems, keeps working.
+
+A file or section with several problems gets one message listing them all, each with
+why it is wrong and the corrected line (``problem`` and ``problem_report``): a learner
+fixes a config in one go instead of one traceback at a time.
 """
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import textwrap
 
 
 class RetroGamerError(ValueError):
@@ -22,3 +32,53 @@ class GameError(RetroGamerError):
 
 class CheckpointError(RetroGamerError):
     """A checkpoint is missing, broken, unsafe or does not fit this run."""
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters shown as escapes: a config or a game from someone
+    else must not be able to hide text in, or take over, the learner's terminal."""
+    return "".join(c if c.isprintable() or c == "\n" else f"\\u{ord(c):04x}" for c in text)
+
+
+def toml_value(value) -> str:
+    """``value`` as a TOML file would show it, for messages."""
+    if value is None:
+        return "(not set)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return printable(json.dumps(value, ensure_ascii=False))
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
+def toml_key(key: str) -> str:
+    """A key as TOML writes it: bare when it can be, else quoted."""
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else toml_value(key)
+
+
+def problem(setting: str, why: str, fix: str) -> str:
+    """One entry of an error report: the setting as written, why it is wrong, the fix."""
+    why = textwrap.fill(why, width=84, initial_indent="   ", subsequent_indent="   ")
+    fix = "\n".join("   " + line for line in ("Fix: " + fix).splitlines())
+    return f"{setting}\n{why}\n{fix}"
+
+
+def problem_report(problems: list[str], where: str, then: str) -> str:
+    """All problems of one file or section as a single numbered message."""
+    count = "1 problem" if len(problems) == 1 else f"{len(problems)} problems"
+    entries = [f"{number}. " + text.replace("\n", "\n ") for number, text in enumerate(problems, 1)]
+    return f"Found {count} in {where}:\n\n" + "\n\n".join(entries) + f"\n\n{then}"
+
+
+def unknown_key_problem(key: str, value, known, where: str) -> str:
+    """A key nobody reads: most often a typo, so the closest real name is suggested."""
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    fix = (f"did you mean {close[0]}? Write: {close[0]} = {toml_value(value)}" if close
+           else "remove it; the keys this section understands are: " + ", ".join(known))
+    return problem(f"{toml_key(key)} = {toml_value(value)}",
+                   f"{where} has no setting called {toml_key(key)}. A misspelt setting would be silently "
+                   "ignored and the default used instead, so it stops here.", fix)

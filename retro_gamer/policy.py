@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 from blessed.keyboard import Keystroke
 
-from retro_gamer import checkpoints
 from retro_gamer.errors import CheckpointError, ConfigError, GameError
+from retro_gamer.run import checkpoints
 
 
 class TrainedPolicy:
@@ -43,13 +43,14 @@ class TrainedPolicy:
     """
 
     def __init__(self, run_dir, checkpoint: str | None = None):
-        from retro_gamer.network import build_network
-        from retro_gamer.observation import ObservationEncoder
+        from retro_gamer.game.observation import ObservationEncoder
+        from retro_gamer.run.config import engine_module
 
         root = _as_folder(run_dir)
         self.config = _read_config(root)
         self.metadata = self.config.metadata
-        self.network, _ = build_network(self.metadata, self.config.hyperparams)
+        hp = self.config.hyperparams
+        self.network, _ = engine_module(hp["engine"]).build_network(self.metadata, hp)
         self.checkpoint_name, data = _load_checkpoint(root, run_dir, checkpoint)
         try:
             self.network.load_params(checkpoints.model_params(data))
@@ -86,7 +87,7 @@ class TrainedPolicy:
         if self.encoder.board_length:
             self.encoder.codes(game, out=self._codes)
         self.encoder.extras(game, out=self._extras)
-        return self.network.forward_one(self._codes, self._extras)
+        return self.network.forward_codes(self._codes[None], self._extras[None])[0]
 
     def get_action(self, game) -> str | None:
         """The key with the highest Q-value this turn, or None for the no-op."""
@@ -134,7 +135,7 @@ def _as_folder(run_dir):
 
 
 def _read_config(root):
-    from retro_gamer.config import CONFIG_NAME, read_config
+    from retro_gamer.run.config import CONFIG_NAME, read_config
 
     if isinstance(root, Path):
         return read_config(root)
@@ -175,9 +176,9 @@ def _load_checkpoint(root, run_dir, name: str | None) -> tuple[str, dict]:
             raise CheckpointError(_no_checkpoint_message(run_dir))
     else:
         file_name = name if name.endswith(".npz") else f"{name}.npz"
-        if file_name not in available or file_name == checkpoints.REPLAY_FILE:
+        if file_name not in available or checkpoints.is_replay(file_name):
             names = ", ".join(sorted(Path(n).stem for n in available if n.endswith(".npz")
-                                     and n != checkpoints.REPLAY_FILE)) or "none"
+                                     and not checkpoints.is_replay(n))) or "none"
             raise CheckpointError(
                 f"There is no checkpoint '{name}' in the bundled policy {folder} "
                 f"(it has: {names}). Name one of those, or leave the checkpoint out for the latest."

@@ -18,11 +18,12 @@ import numbers
 
 import numpy as np
 
-from retro_gamer.config import STRATEGIES
-from retro_gamer.errors import ConfigError, GameError
-from retro_gamer.games import build_game, describe_factory, game_traceback, start_headless, where_raised
-from retro_gamer.metadata import problem_report
-from retro_gamer.observation import ObservationEncoder, forget_stale_positions, top_character
+from retro_gamer.errors import ConfigError, GameError, problem_report
+from retro_gamer.game.description import GameMetadata
+from retro_gamer.game.loading import (add_game_path, board_size_of, build_game, describe_factory, game_traceback,
+                                      import_game_module, load_game_factory, start_headless, where_raised)
+from retro_gamer.game.observation import ObservationEncoder, forget_stale_positions, top_character
+from retro_gamer.settings import SETTINGS
 
 NO_CODES = np.zeros(0, dtype=np.uint8)
 
@@ -62,7 +63,7 @@ class GameEnvironment:
                 "discover it by playing random turns first:\n"
                 "    metadata.character_set = discover_characters(create_game, metadata.actions, 200, rng)"
             )
-        if unknown_character_strategy not in STRATEGIES:
+        if unknown_character_strategy not in SETTINGS["unknown_character_strategy"].choices:
             raise ConfigError(
                 f"unknown_character_strategy = {unknown_character_strategy!r}: use \"ignore\" (a character\n"
                 'outside the character set is an empty cell) or "extend" (it gets a channel of its own).'
@@ -238,3 +239,25 @@ def discover_characters(create_game, actions: list[str], turns: int, rng: np.ran
 
 def _visible_characters(game) -> set:
     return {top_character(agents, position) for position, agents in game.get_agents_by_position().items()}
+
+
+def metadata_for_game(game_section: dict) -> GameMetadata:
+    """The game's description, completed and checked against one created game.
+
+    Reads [tool.retro-gamer] (or the built-in description), then creates one game to
+    read its board size and measure its observe_state values. When the description
+    names a factory and ``game_section`` does not, the section gains it, so that
+    config.toml records how to create the game.
+    """
+    add_game_path(game_section)
+    import_game_module(game_section["module"])
+    metadata = GameMetadata.from_pyproject(game_section["module"])
+    if metadata.factory and "factory" not in game_section:
+        game_section["factory"] = metadata.factory
+    create_game = load_game_factory(game_section)
+    game = build_game(create_game, describe_factory(create_game))
+    start_headless(game)
+    metadata.board_size = board_size_of(game, describe_factory(create_game))
+    ObservationEncoder(metadata).extras(game)
+    metadata.validate()
+    return metadata

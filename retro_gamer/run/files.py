@@ -52,17 +52,6 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_append_text(path: str | os.PathLike, text: str) -> None:
-    """Append ``text`` to ``path`` by rewriting it atomically.
-
-    Logs are small (one line per checkpoint), so rewriting the whole file costs little
-    and means a crash can never leave a half-written line.
-    """
-    path = Path(path)
-    old = path.read_bytes() if path.exists() else b""
-    atomic_write_bytes(path, old + text.encode("utf-8"))
-
-
 def atomic_save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
     """Save ``arrays`` as an uncompressed ``.npz`` atomically.
 

@@ -20,7 +20,8 @@ from __future__ import annotations
 import sys
 from time import perf_counter
 
-from retro_gamer.plotting import compact_chart, format_value, grid
+from retro_gamer.cli.charts import compact_chart, format_value, grid
+from retro_gamer.run.records import format_duration
 
 START_MESSAGE = "Press Ctrl-C to stop; progress is saved."
 CHART_HEIGHT = 3
@@ -31,17 +32,6 @@ CHARTS = (  # (title, key of a checkpoint record)
     ("avg loss", "avg_loss"),
     ("epsilon", "epsilon"),
 )
-
-
-def format_duration(seconds: float) -> str:
-    """'45s', '2m05s' or '1h02m03s'."""
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m{secs:02d}s"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
 
 
 class TrainingDisplay:

@@ -38,8 +38,8 @@ class Evaluation:
 
 def evaluate_checkpoint(run_dir, checkpoint: str | None, episodes: int, seed: int) -> Evaluation:
     """Play ``episodes`` greedy games with one checkpoint (None: the latest)."""
-    from retro_gamer.environment import GameEnvironment
-    from retro_gamer.games import load_game_factory
+    from retro_gamer.game.environment import GameEnvironment
+    from retro_gamer.game.loading import load_game_factory
     from retro_gamer.policy import TrainedPolicy
 
     policy = TrainedPolicy(run_dir, checkpoint)

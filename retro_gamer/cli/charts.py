@@ -161,7 +161,7 @@ def learning_curves(run_dir: str | Path) -> tuple[list[tuple[str, list[float], l
     Per episode from episodes.csv when there is one; otherwise the checkpoint averages
     of training.log. Returns ([] , "") when the run has no history yet.
     """
-    from retro_gamer.runlog import read_checkpoint_history, read_episodes
+    from retro_gamer.run.records import read_checkpoint_history, read_episodes
 
     episodes = read_episodes(run_dir)
     if episodes:

@@ -11,8 +11,9 @@ The observation itself (SPEC §5) is the one-hot board followed by the *extras*:
 ``observation_function`` returns. Spatial games lay the board out channel-first
 ``(C, H, W)``, for the CNN; the others cell by cell ``(H, W, C)``, for the MLP.
 
-``ObservationEncoder`` is the fast encoder used while training and playing;
-``encode_cell_by_cell`` is the obvious one, kept so the tests can check the two agree.
+``ObservationEncoder`` reads a live game into codes and extras; dqn/network.py's
+``one_hot`` turns them into the observation (tests/test_observation.py checks the result
+against an obvious encoder that draws the board and visits every cell).
 """
 from __future__ import annotations
 
@@ -21,43 +22,9 @@ import numbers
 import numpy as np
 from retro.views._util import get_agent_character
 
+from retro_gamer.dqn.network import one_hot
 from retro_gamer.errors import ConfigError, GameError
-
-
-def onehot_columns(codes: np.ndarray, n_channels: int, spatial: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Where the ones of the one-hot board sit in the flat observation.
-
-    codes: (B, H*W) integer codes -> (rows (N,), cols (N,)) int64, one entry per
-    occupied cell, sorted by row. Layout as the published package: spatial boards are
-    channel-first (C, H, W) then flattened; non-spatial boards are (H, W, C) then flattened.
-    """
-    n_cells = codes.shape[1]
-    # Same as np.nonzero(codes), about ten times faster on a batch: NumPy finds the
-    # nonzero entries of a flat boolean array much faster than (row, cell) pairs of
-    # integer codes, and each flat index splits into its row and cell afterwards.
-    flat = codes.reshape(-1)
-    where = np.flatnonzero(flat != 0)
-    rows, cells = np.divmod(where, n_cells) if n_cells else (where, where)
-    channels = flat[where].astype(np.int64) - 1
-    if spatial:
-        cols = channels * n_cells + cells
-    else:
-        cols = cells * n_channels + channels
-    return rows, cols
-
-
-def expand_observations(codes: np.ndarray, extras: np.ndarray, n_channels: int, spatial: bool) -> np.ndarray:
-    """Dense observations from compact ones.
-
-    codes: (B, H*W) integer codes, extras: (B, E) float32 -> (B, n_channels*H*W + E) float32.
-    """
-    batch, cells = codes.shape
-    board_length = n_channels * cells
-    obs = np.zeros((batch, board_length + extras.shape[1]), dtype=np.float32)
-    rows, cols = onehot_columns(codes, n_channels, spatial)
-    obs[rows, cols] = 1.0
-    obs[:, board_length:] = extras
-    return obs
+from retro_gamer.game.loading import load_function
 
 
 def _z(agent) -> int:
@@ -111,7 +78,6 @@ class ObservationEncoder:
         self.new_characters: list[str] = []
         self._observation_function = None
         if metadata.observation_function is not None:
-            from retro_gamer.games import load_function
             self._observation_function = load_function(metadata.observation_function, "observation_function")
         self.refresh()
 
@@ -322,11 +288,7 @@ class ObservationEncoder:
         extras = self.extras(game)
         if not self.metadata.uses_board:
             return extras
-        obs = np.zeros(self.board_length + extras.size, dtype=np.float32)
-        _, columns = onehot_columns(self.codes(game)[None, :], self.n_channels, self.metadata.spatial)
-        obs[columns] = 1.0
-        obs[self.board_length:] = extras
-        return obs
+        return one_hot(self.codes(game)[None], extras[None], self.n_channels, self.metadata.spatial)[0]
 
 
 def _flatten_state_value(key: str, value) -> list:
@@ -348,46 +310,3 @@ def _flatten_state_value(key: str, value) -> list:
 def _short(value) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def encode_cell_by_cell(game, metadata, extras: np.ndarray | None = None) -> np.ndarray:
-    """The obvious encoder: draw the board, then visit every cell. Slow, but plainly right.
-
-    Draws the board with retro-games' HeadlessView, one-hot encodes it cell by cell
-    into (H, W, C), crops it around the egocentric player (cells beyond the edge get
-    the last, off-board channel), lays it out channel-first for spatial games, and
-    appends ``extras`` (by default: the observe_state values, flattened).
-    Returns (obs_size,) float32, the same vector as ``ObservationEncoder.encode``.
-    """
-    from retro.views import HeadlessView
-
-    view = HeadlessView()
-    view.on_game_start(game)
-    view.render(game)
-    rows = view.board_characters
-    characters = list(metadata.character_set)
-    width, height = game.board_size
-    if metadata.egocentric:
-        radius = metadata.egocentric_radius
-        side = 2 * radius + 1
-        px, py = game.get_agent_by_name(metadata.egocentric_player).position
-        board = np.zeros((side, side, len(characters) + 1), dtype=np.float32)
-        for y in range(side):
-            for x in range(side):
-                bx, by = px - radius + x, py - radius + y
-                if not (0 <= bx < width and 0 <= by < height):
-                    board[y, x, len(characters)] = 1.0
-                elif rows[by][bx] in characters:
-                    board[y, x, characters.index(rows[by][bx])] = 1.0
-    else:
-        board = np.zeros((height, width, len(characters)), dtype=np.float32)
-        for y in range(height):
-            for x in range(width):
-                if rows[y][x] in characters:
-                    board[y, x, characters.index(rows[y][x])] = 1.0
-    if metadata.spatial:
-        board = board.transpose(2, 0, 1)
-    if extras is None:
-        values = [np.ravel(np.asarray(game.state[key], dtype=np.float32)) for key in metadata.observe_state]
-        extras = np.concatenate(values) if values else np.zeros(0, dtype=np.float32)
-    return np.concatenate([board.ravel(), extras]).astype(np.float32)

@@ -101,7 +101,7 @@ def play(run_dir, checkpoint: str | None = None, framerate: float = 12.0) -> str
     from retro.errors import TerminalTooSmall
     from retro.views.terminal import TerminalView
 
-    from retro_gamer.games import build_game, load_game_factory
+    from retro_gamer.game.loading import build_game, load_game_factory
     from retro_gamer.policy import PolicyInput, TrainedPolicy
 
     if not (sys.stdout.isatty() and sys.stdin.isatty()):

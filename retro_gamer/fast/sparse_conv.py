@@ -1,4 +1,5 @@
-"""The CNN's two convolutions on a board that is mostly empty, computed only where it is not.
+"""Replaces the two conv3x3 layers of dqn/network.py's CNN on one-hot boards: faster because a
+mostly empty board needs its convolutions only near its occupied cells.
 
 A one-hot board of a small game is mostly empty cells, and an empty cell is all zeros,
 exactly like the zero padding around the board. So away from the occupied cells the
@@ -14,7 +15,7 @@ Only the cells near an occupied cell need computing: within one cell of one for 
 first convolution ("active1"), within two cells for the second ("active2"). On snake's
 32 x 16 board with a short snake that is a tenth of the cells, so this file multiplies
 about a tenth of what a dense convolution would, and gives the same numbers (the tests
-compare it with layers.conv3x3_forward and its backward). The backward pass uses the
+compare it with dqn/layers.py's conv3x3_forward and its backward). The backward pass uses the
 same split: a background cell's share of a weight gradient is a sum over the batch
 times the background image, one small product for all boards.
 
@@ -28,8 +29,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-
-from retro_gamer.layers import conv3x3_forward
 
 # Above this share of active2 cells the dense convolutions are about as fast (many
 # occupied cells, or an egocentric view whose off-board cells are all marked): on snake's

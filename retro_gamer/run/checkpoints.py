@@ -7,14 +7,16 @@ run code. It holds (keys):
 - ``format``                      the string FORMAT, to recognise our files
 - ``model/<name>``                the online Q-network's weights (names as PyTorch's state_dict)
 - ``target/<name>``               the target network's weights
-- ``adam/m_sum/<name>``, ``adam/v_sum/<name>``, ``adam/steps``  Adam's moments, divided by
-  (1 - beta1) and (1 - beta2) as optim.Adam keeps them, and its step count
+- ``adam/m/<name>``, ``adam/v/<name>``, ``adam/steps``  Adam's two moments and its step count
 - ``learning_rate``, ``epsilon``, ``total_steps``, ``train_steps``, ``episode``,
   ``total_training_seconds``      the counters of training
 - ``rng/python``, ``rng/numpy``   the random-number states (JSON text), for exact resume
 - ``config_snapshot``             JSON text of the settings that fix the network's shape
 
-The replay memory is saved beside the latest checkpoint, in REPLAY_FILE.
+The replay memory is saved beside the latest checkpoint, in ``replay_ep_NNNN.npz`` (written
+before the checkpoint it belongs to; the previous one is removed after it), so that the
+latest checkpoint always finds its own memory, even after a SIGKILL between the two writes.
+Both engines write and read the same files.
 """
 from __future__ import annotations
 
@@ -27,10 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from retro_gamer.errors import CheckpointError
-from retro_gamer.files import is_temporary
+from retro_gamer.run.files import is_temporary
 
 CHECKPOINT_DIR = "checkpoints"
-REPLAY_FILE = "replay_memory.npz"
 FORMAT = "retro-gamer-numpy checkpoint v1"
 _EPISODE_NAME = re.compile(r"^ep_(\d+)\.npz$")
 
@@ -38,6 +39,16 @@ _EPISODE_NAME = re.compile(r"^ep_(\d+)\.npz$")
 def checkpoint_name(episode: int) -> str:
     """'ep_0100' for episode 100 (at least four digits, so names sort by episode)."""
     return f"ep_{episode:04d}"
+
+
+def replay_path(run_dir, episode: int) -> Path:
+    """Where the replay memory saved with checkpoint ep_NNNN lives."""
+    return Path(run_dir) / CHECKPOINT_DIR / f"replay_{checkpoint_name(episode)}.npz"
+
+
+def is_replay(path) -> bool:
+    """True for a saved replay memory (replay_ep_NNNN.npz, or an older run's replay_memory.npz)."""
+    return Path(path).name.startswith("replay_")
 
 
 def episode_of(path: str | Path) -> int | None:
@@ -131,8 +142,8 @@ def resolve_checkpoint(run_dir: str | Path, name: str) -> Path:
             f"{folder}/. Name one as ep_0100, ep_0100.npz or final "
             f"(list them with 'retro-gamer info {run_dir}')."
         )
-    if resolved.name == REPLAY_FILE or is_temporary(resolved):
-        what = ("the saved replay memory" if resolved.name == REPLAY_FILE
+    if is_replay(resolved) or is_temporary(resolved):
+        what = ("the saved replay memory" if is_replay(resolved)
                 else "a temporary file left by an interrupted write")
         raise CheckpointError(
             f"{resolved.name} is {what}, not a checkpoint. "
@@ -284,20 +295,3 @@ def _published_message(label: str, run: str) -> str:
         f"Keep config.toml, remove the .pt files with 'retro-gamer clean {run}', and "
         f"train again with 'retro-gamer train {run}'."
     )
-
-
-def is_inside(path: Path, folder: Path) -> bool:
-    """True when ``path`` (resolved) lies inside ``folder`` (resolved)."""
-    try:
-        Path(path).resolve().relative_to(Path(folder).resolve())
-    except ValueError:
-        return False
-    return True
-
-
-__all__ = [
-    "CHECKPOINT_DIR", "REPLAY_FILE", "FORMAT", "checkpoint_name", "episode_of",
-    "list_checkpoints", "published_checkpoints", "latest_checkpoint", "previous_checkpoint",
-    "resolve_checkpoint",
-    "save_arrays", "read_checkpoint", "model_params", "json_entry", "is_inside",
-]

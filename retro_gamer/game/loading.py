@@ -9,8 +9,7 @@
     my_game:create_enemy_training_game    {module = "my_game", factory = "my_game:create_enemy_training_game"}
 
 ``path`` is the folder put on ``sys.path`` so that ``train`` and ``play`` can import the
-game from anywhere. ``load_game_factory`` imports the game from that section, and
-``metadata_for_game`` reads its description and measures one created game.
+game from anywhere; ``load_game_factory`` imports the game from that section.
 Every failure is a GameError that names the module and says what to do.
 """
 from __future__ import annotations
@@ -25,7 +24,6 @@ from pathlib import Path
 from retro.input import ProgrammaticInput
 
 from retro_gamer.errors import GameError
-from retro_gamer.metadata import GameMetadata
 
 GAME_ATTRIBUTES = ("board_size", "state", "playing", "start", "step", "get_agents_by_position")
 
@@ -262,31 +260,7 @@ def start_headless(game) -> ProgrammaticInput:
     return keys
 
 
-def metadata_for_game(game_section: dict) -> GameMetadata:
-    """The game's description, completed and checked against one created game.
-
-    Reads [tool.retro-gamer] (or the built-in description), then creates one game to
-    read its board size and measure its observe_state values. When the description
-    names a factory and ``game_section`` does not, the section gains it, so that
-    config.toml records how to create the game.
-    """
-    from retro_gamer.observation import ObservationEncoder
-
-    add_game_path(game_section)
-    import_game_module(game_section["module"])
-    metadata = GameMetadata.from_pyproject(game_section["module"])
-    if metadata.factory and "factory" not in game_section:
-        game_section["factory"] = metadata.factory
-    create_game = load_game_factory(game_section)
-    game = build_game(create_game, describe_factory(create_game))
-    start_headless(game)
-    metadata.board_size = _board_size(game, describe_factory(create_game))
-    ObservationEncoder(metadata).extras(game)
-    metadata.validate()
-    return metadata
-
-
-def _board_size(game, name: str) -> tuple[int, int]:
+def board_size_of(game, name: str) -> tuple[int, int]:
     size = game.board_size
     if not (isinstance(size, (tuple, list)) and len(size) == 2
             and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size)):

@@ -1,0 +1,217 @@
+"""The ``retro-gamer`` command line: the parser, and how every command ends.
+
+Only the standard library, retro_gamer.errors and retro_gamer.settings are imported here,
+so ``retro-gamer --help`` answers at once; a command imports NumPy, blessed, retro-games
+and the trainer when it runs (cli/commands.py). Every problem a user can cause ends with
+one ``Error: ...`` paragraph and exit status 1 (argparse's usage errors exit with 2),
+never with a traceback. create's options come from the settings table (settings.py).
+"""
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+import sys
+from pathlib import Path
+
+from retro_gamer import __version__
+from retro_gamer.errors import RetroGamerError
+from retro_gamer.settings import LAYER_DEFAULTS, OLD_NAMES, SETTINGS
+
+PROG = "retro-gamer"
+INTERRUPTED = 130      # the shell's exit status for a program stopped by Ctrl-C
+DEBUG_VARIABLE = "RETRO_GAMER_DEBUG"  # set it to see the traceback of an unforeseen error
+
+DESCRIPTION = """\
+Train a Deep Q-Network (DQN) agent to play a retro-games terminal game, watch it play,
+and use it inside your own games.
+
+A typical session:
+  retro-gamer create --game retro.examples.snake --output runs/snake/
+  retro-gamer train runs/snake/       # Ctrl-C stops; the same command resumes
+  retro-gamer play runs/snake/        # watch the latest checkpoint play
+  retro-gamer plot runs/snake/        # see whether the agent is learning
+
+Run 'retro-gamer COMMAND --help' to learn more about a command."""
+
+GAME_HELP = """\
+the game to learn: a module name (retro.examples.snake), a .py file (my_game.py), a
+package folder (games/snake/), or module:function when the game comes from a function
+other than create_game (my_game:create_enemy_training_game)"""
+
+
+def _hidden_sizes(text: str) -> list[int]:
+    sizes = [int(part) for part in text.replace(" ", "").split(",") if part.isdigit()]
+    if not sizes or len(sizes) != len(text.split(",")) or min(sizes) <= 0:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a list of layer sizes. Give one positive whole number "
+                                         "per hidden layer, separated by commas, e.g. --hidden-sizes 128,64")
+    return sizes
+
+
+def _above_zero(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if not value > 0:
+            raise argparse.ArgumentTypeError(
+                f"'{text}' must be a {'whole number' if kind is int else 'number'} above 0, e.g. {12 if kind is float else 100}")
+        return value
+    return parse
+
+
+TYPES = {"number": (float, "F"), "whole": (int, "N"), "seed": (int, "N"), "sizes": (_hidden_sizes, "SIZES"),
+         "choice": (str, None)}
+
+
+def _help_of(text: str, default) -> str:
+    """A setting's explanation (settings.py) as help: its `code` marks dropped, its default added."""
+    shown = {None: "none, a different run each time", True: "on", False: "off"}.get(default, default) \
+        if not isinstance(default, (list, int, float)) or isinstance(default, bool) else default
+    if isinstance(default, list):
+        shown = ",".join(map(str, default))
+    return text.replace("`", "").replace("%", "%%") + f" (default: {shown})"
+
+
+def _add_setting_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("hyperparameters", "How the agent learns. Each is written into config.toml, "
+                                      "where you can change it\nlater; the options you leave out get the default "
+                                      "shown.")
+    aliases = {new: "--" + old.replace("_", "-") for old, new in OLD_NAMES.items()}
+    for s in SETTINGS.values():
+        if not s.flag:
+            continue
+        if s.kind == "switch":
+            group.add_argument(s.option, dest=s.name, action=argparse.BooleanOptionalAction,
+                               default=argparse.SUPPRESS, help=_help_of(s.explain, s.default))
+            continue
+        kind, metavar = TYPES[s.kind]
+        group.add_argument(s.option, *[a for n, a in aliases.items() if n == s.name], dest=s.name, type=kind,
+                           metavar=metavar, choices=s.choices or None, default=argparse.SUPPRESS,
+                           help=_help_of(s.explain, s.default))
+    for name, default in LAYER_DEFAULTS.items():
+        group.add_argument("--" + name.replace("_", "-"), dest=name, type=int, metavar="N", default=argparse.SUPPRESS,
+                           help=f"the published package's way to give hidden_sizes: hidden_sizes = [layer_size] * "
+                                f"n_layers (alone, the other is {LAYER_DEFAULTS[next(n for n in LAYER_DEFAULTS if n != name)]})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line: every command, option and help text."""
+    from retro_gamer.cli import commands
+
+    parser = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__} (NumPy edition)")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, run, **arguments) -> argparse.ArgumentParser:
+        summary, description = run.__doc__.split("\n", 1)
+        sub = subparsers.add_parser(name, help=summary, description=summary + "\n" + description.rstrip(),
+                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub.set_defaults(run=run)
+        for flags, options in arguments.items():
+            sub.add_argument(*flags.split(), **options)
+        return sub
+
+    run_dir = {"metavar": "RUN_DIR", "help": "the run folder (holds config.toml)"}
+    _add_setting_options(command("create", commands.create, **{
+        "--game": {"required": True, "metavar": "GAME", "help": GAME_HELP},
+        "--output": {"required": True, "metavar": "DIR", "help": "the folder to create for this run, e.g. runs/snake/"}}))
+    _add_setting_options(command("init", commands.create, **{
+        "game": {"metavar": "GAME", "help": GAME_HELP},
+        "output": {"metavar": "OUTPUT", "help": "the folder to create for this run"}}))
+    command("train", commands.train, run_dir=run_dir, **{"--resume": {
+        "metavar": "CHECKPOINT", "help": "resume from this checkpoint (ep_0300, ep_0300.npz, final) instead of the latest"}})
+    command("play", commands.play, run_dir=run_dir, **{
+        "--checkpoint": {"metavar": "NAME", "help": "which checkpoint plays: ep_0100, final, or a file in "
+                                                    "RUN_DIR/checkpoints/ (default: the latest)"},
+        "--framerate": {"type": _above_zero(float), "default": 12.0, "metavar": "N",
+                        "help": "turns per second (default: 12)"}})
+    command("info", commands.info, run_dir=run_dir)
+    command("clean", commands.clean, run_dir=run_dir, **{
+        "--yes -y": {"action": "store_true", "help": "do not ask for confirmation"}})
+    command("plot", commands.plot, run_dir=run_dir, **{
+        "--output -o": {"metavar": "FILE", "help": "save a figure to FILE (.png, .svg or .pdf)"}})
+    command("eval", commands.evaluate, run_dir=run_dir, **{
+        "--checkpoint": {"action": "extend", "nargs": "+", "metavar": "NAME",
+                         "help": "checkpoints to compare side by side: --checkpoint ep_0100 final, or repeat the "
+                                 "option (default: the latest)"},
+        "--episodes": {"type": _above_zero(int), "default": 100, "metavar": "N", "help": "games per checkpoint (default: 100)"},
+        "--seed": {"type": int, "default": 0, "metavar": "N", "help": "random seed of the games (default: 0)"}})
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 success, 1 error, 2 usage, 130 Ctrl-C)."""
+    from retro_gamer.run.session import ctrl_c_noticed
+
+    noticed: list[int] = []
+    try:
+        with ctrl_c_noticed(noticed):
+            return _main(argv)
+    except KeyboardInterrupt:
+        pass       # Ctrl-C at any moment, even while the command line itself is being read
+    except Exception as error:
+        # A Ctrl-C inside an import can come out as an ImportError: it was still a Ctrl-C.
+        if not noticed:
+            if os.environ.get(DEBUG_VARIABLE):
+                raise
+            _print_error(_describe_unexpected(error))
+            return 1
+    print("\nStopped.", file=sys.stderr)
+    return INTERRUPTED
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit:       # --help, --version and usage errors
+        return exit.code if isinstance(exit.code, int) else 0
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        # Games are usually plain files in the folder you run retro-gamer from, but a console
+        # script's sys.path starts with the script's folder, not yours.
+        if "" not in sys.path and str(Path.cwd()) not in sys.path:
+            sys.path.insert(0, str(Path.cwd()))
+        return args.run(args) or 0
+    except RetroGamerError as error:
+        _print_error(str(error))
+    except BrokenPipeError:
+        # Whoever read our output stopped early (retro-gamer info RUN | head): stop quietly, and
+        # point stdout at nothing so that Python's final flush cannot complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EROFS):
+            from retro_gamer.run.files import describe_write_error
+
+            _print_error(f"{describe_write_error(error)} Files are replaced only once they are complete, so "
+                         "nothing saved before was damaged; run the command again afterwards.")
+        else:
+            _print_error(f"{error.strerror or error}:{f' {error.filename}' if error.filename else ''}. Check the "
+                         "path and its permissions, then try again.")
+    except MemoryError:
+        _print_error("There is not enough memory for this run. The replay memory (memory_capacity), the network "
+                     "(hidden_sizes) and the learning batch (batch_size) take the most room: make them smaller in "
+                     "config.toml (or on the command line) and try again.")
+    return 1
+
+
+def _print_error(message: str) -> None:
+    sys.stdout.flush()
+    print(f"Error: {message}", file=sys.stderr)
+
+
+def _describe_unexpected(error: Exception) -> str:
+    """A one-paragraph report of an error nobody foresaw: what and where, and what to do."""
+    import traceback
+
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" (at {frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
+    return (f"something unexpected went wrong: {type(error).__name__}: {error}{where}. Your files are safe: every "
+            "file is replaced only once its new version is complete. This is a bug in retro-gamer or in the game; "
+            "please report it with the command you ran. Run the command again with "
+            f"{DEBUG_VARIABLE}=1 set to see the full traceback.")

@@ -1,0 +1,13 @@
+"""The fast engine: dqn/'s parts made faster, with the same interfaces and the same numbers.
+
+    network.py      build_network: one-hot boards as row lookups, convolutions near the
+                    occupied cells only (sparse_conv.py), parameters in one flat vector
+    optim.py        Adam and clip_grad_norm over that flat vector
+
+dqn/agent.py runs these parts exactly as it runs dqn/'s: engine = "fast" (the default)
+in config.toml. tests/test_engines.py proves each part computes what its plain twin does.
+"""
+from retro_gamer.fast.network import build_network
+from retro_gamer.fast.optim import Adam, clip_grad_norm
+
+__all__ = ["build_network", "Adam", "clip_grad_norm"]

@@ -1,0 +1,368 @@
+"""GameMetadata: what the learner needs to know about a game.
+
+A game describes itself in the ``[tool.retro-gamer]`` section of its project's
+pyproject.toml: which keys the agent may press (``actions``), which number in
+``game.state`` is the score to maximise (``reward``), and optionally which characters to
+look for on the board. ``retro-gamer create`` copies that description into the run's
+config.toml, where ``[preprocessing]`` adds how observations are built (CNN or MLP, an
+egocentric crop, extra state values; retro_gamer/settings.py declares those). One
+GameMetadata holds both, because together they fix the shape of the network's input and
+output. Every check collects all problems before raising, each with its fix.
+"""
+from __future__ import annotations
+
+import copy
+import importlib.util
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from retro_gamer.errors import ConfigError, GameError, problem, problem_report, toml_value, unknown_key_problem
+from retro_gamer.settings import PREPROCESSING, SETTINGS, is_whole_number, value_problems
+
+DESCRIPTION_FIELDS = ("actions", "reward", "character_set", "board_size", "observation_function", "factory")
+MEASURED_FIELDS = ("extras_size",)
+ARROW_KEYS = ["KEY_RIGHT", "KEY_UP", "KEY_LEFT", "KEY_DOWN"]
+
+# Descriptions of the example games that ship with retro-games without a [tool.retro-gamer]
+# section, so that `retro-gamer create --game retro.examples.snake` works on a fresh install.
+BUILTIN_DESCRIPTIONS: dict[str, dict] = {
+    "retro.examples.snake": {
+        "actions": ARROW_KEYS,
+        "reward": "reward",      # snake's shaped reward: +50 an apple, +1 closer to it, -1 farther, -10 dying
+        "character_set": ["@", "*", ">", "<", "^", "v"],
+        "observe_state": ["apple_dx", "apple_dy"],      # the apple's direction, kept up to date by the game
+        "spatial": False,
+    },
+}
+MINIMAL_SECTION = '[tool.retro-gamer]\nactions = ["KEY_RIGHT", "KEY_UP", "KEY_LEFT", "KEY_DOWN"]\nreward = "score"'
+
+
+def _default(name: str):
+    """The field default of a [preprocessing] setting (a fresh copy each time for a list or table)."""
+    value = SETTINGS[name].default
+    return field(default_factory=lambda: copy.deepcopy(value)) if isinstance(value, (list, dict)) else value
+
+
+@dataclass
+class GameMetadata:
+    """Describes a game to the learner.
+
+    Description ([tool.retro-gamer] / [metadata]): actions, reward, character_set,
+    board_size, observation_function, factory. Preprocessing ([preprocessing]): spatial,
+    board, observe_state, observe_state_sizes, egocentric, egocentric_player,
+    egocentric_radius. Measured when the first game is observed: extras_size, the length
+    of the observation after the board.
+    """
+
+    actions: list[str]
+    reward: str
+    character_set: list[str] | None = None
+    board_size: tuple[int, int] | None = None
+    observation_function: str | None = None
+    factory: str | None = None
+    spatial: bool = _default("spatial")
+    board: bool = _default("board")
+    observe_state: list[str] = _default("observe_state")
+    observe_state_sizes: dict[str, int] = _default("observe_state_sizes")
+    egocentric: bool = _default("egocentric")
+    egocentric_player: str | None = _default("egocentric_player")
+    egocentric_radius: int = _default("egocentric_radius")
+    extras_size: int = 0
+
+    @property
+    def n_actions(self) -> int:
+        """Outputs of the Q-network: one per action plus the no-op, which is last."""
+        return len(self.actions) + 1
+
+    @property
+    def uses_board(self) -> bool:
+        """True when the observation starts with the one-hot board."""
+        return self.board and self.observation_function is None
+
+    @property
+    def board_shape(self) -> tuple[int, int, int] | None:
+        """(C, H, W) of the one-hot board the network sees, or None without a board: a channel
+        per character (plus the off-board channel of an egocentric crop) over the board or
+        the (2r+1) x (2r+1) crop."""
+        if not self.uses_board:
+            return None
+        channels = len(self.character_set or [])
+        if self.egocentric:
+            side = 2 * self.egocentric_radius + 1
+            return channels + 1, side, side
+        width, height = self.board_size
+        return channels, height, width
+
+    @property
+    def obs_size(self) -> int:
+        """Length of the flat observation: C*H*W board values, then the extras."""
+        shape = self.board_shape
+        return (shape[0] * shape[1] * shape[2] if shape else 0) + self.extras_size
+
+    # -- reading and writing ----------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "the game description") -> GameMetadata:
+        """Metadata from a [tool.retro-gamer] or [metadata] table (preprocessing keys are
+        accepted too), checked: one ConfigError names ``where`` and lists every problem."""
+        metadata, found = cls.parse(d, where)
+        found += metadata.problems()
+        if found:
+            raise ConfigError(problem_report(found, where, f"Correct {where} and try again."))
+        return metadata
+
+    @classmethod
+    def parse(cls, d: dict, where: str = "the game description") -> tuple[GameMetadata, list[str]]:
+        """(metadata, problems with the keys of ``d``), the values not checked yet."""
+        known = DESCRIPTION_FIELDS + PREPROCESSING + MEASURED_FIELDS
+        found = [unknown_key_problem(key, value, known, where) for key, value in d.items() if key not in known]
+        # Copies, so that growing a character set never changes the table it came from.
+        values = {key: copy.deepcopy(value) for key, value in d.items() if key in known}
+        metadata = cls(values.pop("actions", None), values.pop("reward", None))
+        metadata.set(values)
+        return metadata, found
+
+    def set(self, values: dict) -> None:
+        """Set fields from TOML values: lists for tuples, a tuple for board_size."""
+        for key, value in values.items():
+            value = list(value) if isinstance(value, tuple) else value
+            setattr(self, key, tuple(value) if key == "board_size" and isinstance(value, list) else value)
+
+    def apply_preprocessing(self, settings: dict, where: str = "[preprocessing]") -> list[str]:
+        """Set [preprocessing] settings; returns a problem per unknown key (values: problems())."""
+        self.set({key: value for key, value in settings.items() if key in PREPROCESSING})
+        return [unknown_key_problem(key, value, PREPROCESSING, where)
+                for key, value in settings.items() if key not in PREPROCESSING]
+
+    @classmethod
+    def from_pyproject(cls, module_name: str) -> GameMetadata:
+        """The description of the game in module ``module_name``: [tool.retro-gamer] of the first
+        pyproject.toml walking up from its source file (stopping at site-packages, so that an
+        installed game never picks up an unrelated project's file), or a built-in one."""
+        source = module_source_file(module_name)
+        pyproject = find_pyproject(source)
+        section = read_toml(pyproject).get("tool", {}).get("retro-gamer") if pyproject else None
+        if section is not None:
+            return cls.from_dict(section, where=f"[tool.retro-gamer] in {pyproject}")
+        builtin = builtin_description(module_name, source)
+        if builtin is not None:
+            return cls.from_dict(builtin, where=f"retro-gamer's built-in description of {module_name}")
+        if pyproject is None:
+            found = (f"No pyproject.toml was found in {source.parent} or the folders above it "
+                     "(the search stops at site-packages).")
+            fix = f"create {source.parent / 'pyproject.toml'} containing:"
+        else:
+            found, fix = f"{pyproject} has no [tool.retro-gamer] section.", f"add this section to {pyproject}:"
+        raise ConfigError(
+            f"Cannot find the description of the game {module_name!r}.\n{found}\n"
+            "retro-gamer needs it to know which keys the agent may press and which value of\n"
+            f"game.state is the reward it should learn to increase.\n\nTo fix it, {fix}\n\n{MINIMAL_SECTION}\n\n"
+            "List the keys your game responds to, and name a number in game.state that goes\n"
+            "up when the player does well.")
+
+    def to_dict(self) -> dict:
+        """The [metadata] section of config.toml: the set description fields (TOML has no null),
+        and extras_size for an observation_function, the one case it cannot be worked out."""
+        d = {name: getattr(self, name) for name in DESCRIPTION_FIELDS if getattr(self, name) is not None}
+        d.update({key: list(d[key]) for key in ("actions", "character_set", "board_size") if key in d})
+        if self.observation_function is not None and self.extras_size:
+            d["extras_size"] = self.extras_size
+        return d
+
+    def preprocessing_dict(self) -> dict:
+        """The [preprocessing] section of config.toml (an unset egocentric_player left out)."""
+        d = {name: copy.deepcopy(getattr(self, name)) for name in PREPROCESSING if getattr(self, name) is not None}
+        d["observe_state_sizes"] = {k: v for k, v in self.observe_state_sizes.items() if k in self.observe_state}
+        return d
+
+    # -- checking -----------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Raise ConfigError listing every problem of this description, or return."""
+        found = self.problems()
+        if found:
+            raise ConfigError(problem_report(found, "the game description", "Correct it and try again."))
+
+    def problems(self) -> list[str]:
+        """Every problem of this description, each a short lesson with its fix."""
+        found = _actions_problems(self.actions) + _reward_problems(self.reward) + _board_problems(self)
+        for name, example, role in (
+                ("observation_function", "my_game:observe", "f(game) that returns the numbers the agent sees"),
+                ("factory", "my_game:create_game", "a function with no arguments that returns a new Game")):
+            if getattr(self, name) is not None and not is_function_path(getattr(self, name)):
+                found.append(problem(f"{name} = {toml_value(getattr(self, name))}",
+                                     f'{name} names {role}, written as "module:function" so that it can '
+                                     "be imported.", f'{name} = "{example}"'))
+        found += [p for name in PREPROCESSING for p in value_problems(name, getattr(self, name))]
+        if not (is_whole_number(self.extras_size) and self.extras_size >= 0):
+            found.append(problem(f"extras_size = {toml_value(self.extras_size)}",
+                                 "extras_size is the measured length of the observation after the board, "
+                                 "a count: a whole number, 0 or more.", "delete the line; it is measured again."))
+        return found + _relation_problems(self)
+
+
+def _missing(name: str, example: str, why: str) -> list[str]:
+    return [problem(f"{name} is missing", f"The description must say {why}",
+                    f"add a line such as: {name} = {example}\nA minimal description is:\n" + MINIMAL_SECTION)]
+
+
+def _actions_problems(actions) -> list[str]:
+    if actions is None:
+        return _missing("actions", toml_value(ARROW_KEYS),
+                        "which keys the agent may press: the network has one output per action, plus a no-op.")
+    if not isinstance(actions, list) or not actions or not all(isinstance(a, str) and a for a in actions):
+        return [problem(f"actions = {toml_value(actions)}", "actions must be a non-empty list of key names. Each "
+                        "one becomes an output of the network, the agent's estimate of how good pressing that "
+                        "key is.", f"actions = {toml_value(ARROW_KEYS)}")]
+    found, odd = [], [a for a in actions if not (a.startswith("KEY_") or len(a) == 1)]
+    if odd:
+        found.append(problem(f"actions = {toml_value(actions)}",
+                             f'{toml_value(odd)} cannot be pressed: a key is either a special key named like '
+                             '"KEY_RIGHT" or "KEY_SPACE", or a single character such as "w". The game would '
+                             "never see the keystroke, so the agent would waste an output on it.",
+                             'actions = ["KEY_LEFT", "KEY_RIGHT", " "]   (arrow keys and the space bar, for example)'))
+    if len(set(actions)) < len(actions):
+        found.append(problem(f"actions = {toml_value(actions)}", "A key is listed more than once; two outputs "
+                             "for the same key would split what the agent learns about it.",
+                             f"actions = {toml_value(list(dict.fromkeys(actions)))}"))
+    return found
+
+
+def _reward_problems(reward) -> list[str]:
+    if reward is None:
+        return _missing("reward", '"score"', "which number in game.state is the score: its change over a turn "
+                        "is the reward the agent learns to increase.")
+    if not isinstance(reward, str) or not reward:
+        return [problem(f"reward = {toml_value(reward)}", "reward must name a number in game.state. The reward "
+                        "of a turn is how much that number changed, and the agent learns to make it grow.",
+                        'reward = "score"')]
+    return []
+
+
+def _board_problems(m: GameMetadata) -> list[str]:
+    chars, found, fix = m.character_set, [], 'character_set = ["@", "*", "#"]   or delete the line: training then discovers them'
+    if chars is not None and not (isinstance(chars, list) and all(isinstance(c, str) and len(c) == 1 for c in chars)):
+        bad = [c for c in chars if not (isinstance(c, str) and len(c) == 1)] if isinstance(chars, list) else chars
+        found.append(problem(f"character_set = {toml_value(chars)}", f"Every entry must be one character (found "
+                             f"{toml_value(bad)}): each character of the board gets its own input channel, one "
+                             "0/1 value per cell.", fix))
+    elif chars == [] and m.board is not False and m.observation_function is None:
+        found.append(problem("character_set = []", "The board is encoded as one channel per listed character, "
+                             "so with none listed every cell would look empty and the agent would see nothing of "
+                             "the board.", fix))
+    elif chars and " " in chars:
+        found.append(problem(f"character_set = {toml_value(chars)}", "A space is how retro-games draws an empty "
+                             "cell; empty cells are already all zeros, so a channel for it would only repeat what "
+                             "the others say.", f"character_set = {toml_value([c for c in chars if c != ' '])}"))
+    elif chars and len(set(chars)) < len(chars):
+        found.append(problem(f"character_set = {toml_value(chars)}", "A character appears more than once; a "
+                             "character can own only one channel.",
+                             f"character_set = {toml_value(list(dict.fromkeys(chars)))}"))
+    size = m.board_size
+    if size is not None and not (isinstance(size, (tuple, list)) and len(size) == 2
+                                 and all(is_whole_number(s) and s > 0 for s in size)):
+        found.append(problem(f"board_size = {toml_value(size)}", "board_size is [width, height] in cells, two "
+                             "positive whole numbers. It is read from the game itself, so it should not need "
+                             "editing.", "board_size = [32, 16]   or delete the line and run 'retro-gamer create' again"))
+    return found
+
+
+def _relation_problems(m: GameMetadata) -> list[str]:
+    """The [preprocessing] settings against each other and against the description."""
+    found, board = [], m.board is not False
+    keys = m.observe_state if isinstance(m.observe_state, list) else []
+    if isinstance(m.reward, str) and m.reward in keys:
+        found.append(problem(f"observe_state = {toml_value(keys)}", f"'{m.reward}' is the reward key. The running "
+                             "score says how well the episode went so far, not what to do next, and the agent "
+                             "would learn to read the score instead of the game.",
+                             f"observe_state = {toml_value([k for k in keys if k != m.reward])}"))
+    if not board and not keys and m.observation_function is None:
+        found.append(problem("board = false, observe_state = []", "Without the board and without observe_state "
+                             "the agent would see nothing at all.", 'keep board = true, or list what to observe: '
+                             'observe_state = ["player_x", "player_y"]'))
+    if m.spatial is True and not m.uses_board:
+        found.append(problem(f"spatial = true with {'board = false' if not board else 'an observation_function'}",
+                             "spatial = true builds a convolutional network, which slides its filters over a 2-D "
+                             "board; without the board there is nothing to slide over.",
+                             "spatial = false   (a multilayer perceptron reads a flat list of numbers)"))
+    if m.observation_function is not None and keys:
+        found.append(problem(f"observation_function = {toml_value(m.observation_function)} with observe_state = "
+                             f"{toml_value(keys)}", "An observation_function builds the whole observation "
+                             "itself, so observe_state would be ignored. These are two different ways to say what "
+                             "the agent sees; choose one.", "observe_state = []   and let the function include them"))
+    if m.egocentric is True and not m.egocentric_player:
+        found.append(problem(f"egocentric = true, egocentric_player = {toml_value(m.egocentric_player)}",
+                             "An egocentric view is centred on one agent, found by its name; without a name there "
+                             "is no centre.", 'egocentric_player = "player"   (the name of the agent to follow)'))
+    if m.egocentric is True and not m.uses_board:
+        found.append(problem("egocentric = true without the built-in board", "The egocentric view is a crop of the "
+                             "board, so it needs board = true and no observation_function.", "egocentric = false"))
+    return found
+
+
+def is_function_path(value) -> bool:
+    """True for a "module:function" string such as "my_game:create_game"."""
+    if not isinstance(value, str) or value.count(":") != 1:
+        return False
+    module, function = value.split(":")
+    return all(part.isidentifier() for part in module.split(".")) and function.isidentifier()
+
+
+# -- finding a game's description ------------------------------------------------------
+
+def module_source_file(module_name: str) -> Path:
+    """The source file of ``module_name``, found without running the module."""
+    try:
+        spec, reason = importlib.util.find_spec(module_name), "no such module"
+    except (ImportError, ValueError) as error:
+        spec, reason = None, str(error)
+    if spec is None or not spec.origin or spec.origin in ("built-in", "frozen"):
+        raise GameError(
+            f"Cannot find the game module {module_name!r} ({reason}).\n"
+            "retro-gamer reads the game's description from the pyproject.toml next to its source.\n"
+            "Check the spelling, run the command from the folder that contains the game, or\n"
+            "name the file directly, for example: --game path/to/my_game.py")
+    return Path(spec.origin).resolve()
+
+
+def find_pyproject(source: Path) -> Path | None:
+    """The nearest pyproject.toml at or above the folder of ``source``; none at or above
+    site-packages, where the Python installation and unrelated projects lie."""
+    for folder in source.parents:
+        if folder.name in ("site-packages", "dist-packages"):
+            return None
+        if (folder / "pyproject.toml").is_file():
+            return folder / "pyproject.toml"
+    return None
+
+
+def read_toml(path: Path) -> dict:
+    """Parse a TOML file; what cannot be read becomes a ConfigError naming the file and the fix."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(
+            f"{path} is not valid TOML: {error}.\nOpen the file at that line: the usual causes are a string "
+            'without quotes\n(write reward = "score", not reward = score), a list without its closing\n'
+            "bracket, or the same key written twice.") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path} is not text that TOML can read: byte {error.start} is not UTF-8.\nThe file may "
+                          "be damaged, or saved in another encoding: save it again as UTF-8\n(or write a new one "
+                          "with 'retro-gamer create').") from None
+    except RecursionError:
+        raise ConfigError(f"{path} nests lists or tables too deeply to be read. A config.toml needs only\nflat "
+                          'lists such as actions = ["KEY_LEFT", "KEY_RIGHT"]: remove the extra brackets.') from None
+
+
+def builtin_description(module_name: str, source: Path | None = None) -> dict | None:
+    """retro-gamer's own description of a known example game, by module name or by source
+    file (so that ``--game path/to/snake.py`` finds it too); None for other games."""
+    if module_name in BUILTIN_DESCRIPTIONS:
+        return BUILTIN_DESCRIPTIONS[module_name]
+    for name, description in BUILTIN_DESCRIPTIONS.items():
+        spec = importlib.util.find_spec(name) if source is not None else None
+        if spec is not None and spec.origin and Path(spec.origin).resolve() == source:
+            return description
+    return None

@@ -1,0 +1,193 @@
+"""config.toml: every setting of a training run, in one file the learner can edit.
+
+``retro-gamer create`` writes it; ``train``, ``play``, ``info`` and TrainedPolicy read it::
+
+    [game]           how to import the game: module, path (optional), factory (optional)
+    [metadata]       the game's description: actions, reward, character_set, board_size, ...
+    [preprocessing]  how a turn becomes an observation (retro_gamer/settings.py)
+    [model]          hidden_sizes
+    [training]       how the agent learns (retro_gamer/settings.py)
+
+The published package's spellings are read too ([hyperparameters], n_layers and
+layer_size, lr_decay). Reading checks everything and raises one ConfigError listing every
+problem with its fix.
+"""
+from __future__ import annotations
+
+import difflib
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tomli_w
+
+from retro_gamer.errors import ConfigError, problem, problem_report, toml_key, toml_value, unknown_key_problem
+from retro_gamer.game.description import GameMetadata, is_function_path, read_toml
+from retro_gamer.run.files import atomic_write_text
+from retro_gamer.settings import (HYPERPARAMETERS, LAYER_DEFAULTS, OLD_NAMES, OLD_SECTIONS, SECTIONS, SETTINGS,
+                                  defaults, hyperparameter_problems, normalize, resolve_hyperparams)
+
+CONFIG_NAME = "config.toml"
+GAME_KEYS = ("module", "path", "factory")
+FILE_HEADER = ("# A retro-gamer training run. Edit [training] at any time; changing [metadata],\n"
+               "# [preprocessing] or [model] makes existing checkpoints unusable (retro-gamer clean).\n\n")
+
+
+@dataclass
+class RunConfig:
+    """A run's config.toml, read and checked.
+
+    game: the [game] section {module, path?, factory?}; metadata: the game's description
+    with [preprocessing] applied; hyperparams: [model] and [training] merged, every default
+    filled in; raw: the file's tables exactly as parsed.
+    """
+    path: Path
+    game: dict
+    metadata: GameMetadata
+    hyperparams: dict
+    raw: dict = field(default_factory=dict)
+
+
+def engine_module(name: str):
+    """The parts of the engine ``name`` (build_network, Adam, clip_grad_norm): retro_gamer.fast,
+    or retro_gamer.dqn for "plain"."""
+    return importlib.import_module("retro_gamer.fast" if name == "fast" else "retro_gamer.dqn")
+
+
+def config_path(run_dir) -> Path:
+    """The config.toml of a run folder (a path to the file itself is accepted too)."""
+    path = Path(run_dir)
+    return path if path.name == CONFIG_NAME else path / CONFIG_NAME
+
+
+def read_config(run_dir) -> RunConfig:
+    """Read and check ``run_dir``/config.toml; one ConfigError lists every problem."""
+    path = config_path(run_dir)
+    if not path.is_file():
+        raise ConfigError(f"There is no {path}. A training run starts with a config.toml, written by:\n"
+                          f"    retro-gamer create --game retro.examples.snake --output {path.parent}")
+    raw = read_toml(path)
+    found, tables = [], {name: {} for name in SECTIONS}
+    for name, value in raw.items():
+        section = OLD_SECTIONS.get(name, name)
+        if section not in SECTIONS:
+            close = difflib.get_close_matches(name, SECTIONS, n=1, cutoff=0.6)
+            found.append(problem(f"[{toml_key(name)}]", f"config.toml has no section called [{toml_key(name)}], "
+                                 "so none of its settings would be used.", f"did you mean [{close[0]}]?" if close
+                                 else "the sections are: " + ", ".join(f"[{s}]" for s in SECTIONS)))
+        elif not isinstance(value, dict):
+            found.append(problem(f"{toml_key(name)} = {toml_value(value)}", f"{name} must be a section, [{name}].",
+                                 f"write [{name}] on a line of its own, then its settings below it"))
+        elif section in ("model", "training"):
+            known = HYPERPARAMETERS + tuple(OLD_NAMES) + tuple(LAYER_DEFAULTS)
+            found += [unknown_key_problem(key, v, known, f"[{name}]") for key, v in value.items() if key not in known]
+            found += _merge(tables["training"], {k: v for k, v in value.items() if k in known}, name)
+        else:
+            found += _merge(tables[section], value, name)
+    game = {key: tables["game"][key] for key in GAME_KEYS if key in tables["game"]}
+    found += _game_problems(tables["game"])
+    metadata, metadata_problems = GameMetadata.parse(tables["metadata"], "[metadata]")
+    found += metadata_problems
+    found += [problem(f"{key} = {toml_value(tables['metadata'][key])} in [metadata] and {key} = {toml_value(value)} "
+                      "in [preprocessing]", f"{key} is set twice, to different values, and only one can win.",
+                      f"keep {key} in [preprocessing] only")
+              for key, value in tables["preprocessing"].items()
+              if key in tables["metadata"] and _differ(tables["metadata"][key], value)]
+    found += metadata.apply_preprocessing(tables["preprocessing"]) + metadata.problems()
+    given, spelling_problems = normalize(tables["training"])
+    hyperparams = {**defaults(), **given}
+    found += spelling_problems + hyperparameter_problems(hyperparams, "[training]")
+    if found:
+        raise ConfigError(problem_report(found, str(path), f"Correct {path} and run the command again."))
+    if metadata.observation_function is None:
+        # Worked out again from the measured sizes (or measured from the game when unknown),
+        # so that an edited observe_state can never leave a stale size behind.
+        sizes = metadata.observe_state_sizes
+        metadata.extras_size = sum(sizes[k] for k in metadata.observe_state) if set(metadata.observe_state) <= set(sizes) else 0
+    return RunConfig(path, game, metadata, hyperparams, raw)
+
+
+def _differ(one, other) -> bool:
+    # true == 1 in Python: epsilon = true in one section and 1.0 in another must still differ.
+    return one != other or isinstance(one, bool) != isinstance(other, bool)
+
+
+def _merge(table: dict, section: dict, name: str) -> list[str]:
+    """Add ``section``'s keys into ``table``; a key set again to another value is a problem."""
+    found = []
+    for key, value in section.items():
+        if key in table and _differ(table[key], value):
+            found.append(problem(f"{key} = {toml_value(value)} in [{name}]", f"{key} is also set, to "
+                                 f"{toml_value(table[key])}, in another section; only one of them can win.",
+                                 f"keep {key} in [training] only ([model] for hidden_sizes)"))
+        table[key] = value
+    return found
+
+
+def _game_problems(section: dict) -> list[str]:
+    # A run made with the Python API (DQNTrainer) may have no [game]; TrainedPolicy does not
+    # need one, and loading the game then says what to add.
+    found = [unknown_key_problem(key, value, GAME_KEYS, "[game]") for key, value in section.items()
+             if key not in GAME_KEYS]
+    module = section.get("module")
+    if section and not (isinstance(module, str) and all(part.isidentifier() for part in module.split("."))):
+        found.append(problem(f"module = {toml_value(module)}", "[game] must name the Python module of the game, "
+                             "so that training can create new games.",
+                             'module = "retro.examples.snake"   (or run retro-gamer create again)'))
+    if "path" in section and not (isinstance(section["path"], str) and section["path"]):
+        found.append(problem(f"path = {toml_value(section['path'])}", "path is the folder that holds the game's "
+                             "module; it is added to Python's import path.",
+                             'path = "/home/me/games"   or delete the line for an installed game'))
+    if "factory" in section and not is_function_path(section["factory"]):
+        found.append(problem(f"factory = {toml_value(section['factory'])}", "factory names the function that "
+                             'creates a game, as "module:function".', 'factory = "my_game:create_game"'))
+    return found
+
+
+def new_config(game_section: dict, metadata: GameMetadata, hyperparams: dict | None = None) -> dict:
+    """The tables of a config.toml: every setting written, so the learner sees them all.
+    ``hyperparams`` may hold only what differs from the defaults, in any spelling."""
+    hp = resolve_hyperparams(hyperparams)
+    tables = {"game": {key: value for key, value in game_section.items() if value is not None},
+              "metadata": metadata.to_dict(), "preprocessing": metadata.preprocessing_dict()}
+    for section in ("model", "training"):
+        tables[section] = {name: hp[name] for name in HYPERPARAMETERS
+                           if SETTINGS[name].section == section and hp[name] is not None}
+    return tables if tables["game"] else {name: t for name, t in tables.items() if name != "game"}
+
+
+def write_config(run_dir, config: dict) -> Path:
+    """Write ``run_dir``/config.toml atomically from new_config's tables; returns its path."""
+    path = config_path(run_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, FILE_HEADER + config_text(config))
+    return path
+
+
+def save_trainer_config(run_dir, metadata: GameMetadata, hyperparams: dict) -> Path:
+    """Rewrite config.toml with what training settled (discovered characters, measured sizes),
+    keeping its [game] section."""
+    path = config_path(run_dir)
+    game = read_toml(path).get("game", {}) if path.is_file() else {}
+    return write_config(run_dir, new_config(game if isinstance(game, dict) else {}, metadata, hyperparams))
+
+
+def config_text(config: dict) -> str:
+    """config.toml's text, one line per setting: tomli_w writes each value (it knows TOML's
+    quoting), but lists stay on their line, as a learner editing by hand expects."""
+    return "\n".join("\n".join([f"[{name}]"] + [f"{_key(key)} = {_inline(value)}" for key, value in table.items()])
+                     + "\n" for name, table in config.items())
+
+
+def _inline(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(_inline, value)) + "]"
+    if isinstance(value, dict):
+        items = ", ".join(f"{_key(key)} = {_inline(item)}" for key, item in value.items())
+        return "{ " + items + " }" if items else "{}"
+    return tomli_w.dumps({"value": value}).strip()[len("value = "):]
+
+
+def _key(key: str) -> str:
+    return tomli_w.dumps({key: 0}).strip()[: -len(" = 0")]
+

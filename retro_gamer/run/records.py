@@ -1,0 +1,137 @@
+"""A run's two records, written while it learns and read back by info, plot and the display.
+
+- ``training.log``: the [INIT] lines describing the network, a header per session, then one
+  line per checkpoint, the averages of the episodes since the last one (SPEC §7)::
+
+    [ep_0100]  ep=0001-0100  avg_reward=-31.4  avg_steps=47  epsilon=0.938  avg_loss=7.2  time=0m12s  total=0m12s
+
+- ``episodes.csv``: one row per episode: ``episode,total_reward,steps,epsilon,avg_loss,seconds``.
+
+Both are rewritten atomically at each addition (they are small), so a crash never leaves
+half a line. Reading is forgiving: a line or row that cannot be read (a hand edit, a file
+cut short) is skipped, and an episode recorded twice (training resumed from an earlier
+checkpoint) keeps its later record.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from pathlib import Path
+
+from retro_gamer.run.files import atomic_write_text
+
+LOG_FILE = "training.log"
+EPISODES_FILE = "episodes.csv"
+EPISODE_COLUMNS = ("episode", "total_reward", "steps", "epsilon", "avg_loss", "seconds")
+EPISODES_HEADER = ",".join(EPISODE_COLUMNS) + "\n"
+
+# "[ep_0100]" at the start, then key=value fields (older logs pad a value: "avg_reward= -4.1").
+_LINE_START = re.compile(r"^\[(?P<name>ep_\d+|final)\]")
+_FIELD = re.compile(r"(\w+)=\s*(\S+)")
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
+
+
+def format_duration(seconds: float) -> str:
+    """12 -> '0m12s', 3725 -> '1h02m05s', as training.log writes times."""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def parse_duration(text: str) -> float | None:
+    """The seconds of a duration such as '0m12s', '1h02m03s' or '45s'; None if unreadable."""
+    match = _DURATION.match(text)
+    if not match or not any(match.groups()):
+        return None
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def checkpoint_line(record: dict) -> str:
+    """The training.log line of a checkpoint record (name, first_episode, episode, averages, times)."""
+    return (f"[{record['name']}]  ep={record['first_episode']:04d}-{record['episode']:04d}"
+            f"  avg_reward={record['avg_reward']:+.1f}  avg_steps={record['avg_steps']:.0f}"
+            f"  epsilon={record['epsilon']:.3f}  avg_loss={record['avg_loss']:.1f}"
+            f"  time={format_duration(record['seconds'])}  total={format_duration(record['total_seconds'])}")
+
+
+def parse_checkpoint_line(line: str) -> dict | None:
+    """A checkpoint line's fields (None where one is missing) and the line itself; None for other lines."""
+    line = line.strip()
+    start = _LINE_START.match(line)
+    fields = dict(_FIELD.findall(line[start.end():])) if start else {}
+    episodes = re.fullmatch(r"(\d+)-(\d+)", fields.get("ep", ""))
+    if not episodes:
+        return None
+    record = {"name": start.group("name"), "first_episode": int(episodes.group(1)),
+              "episode": int(episodes.group(2)), "line": line}
+    record.update({key: _number(fields.get(key)) for key in ("avg_reward", "avg_steps", "epsilon", "avg_loss")})
+    record["seconds"] = parse_duration(fields.get("time", ""))
+    record["total_seconds"] = parse_duration(fields.get("total", ""))
+    return record
+
+
+def read_text(path: Path) -> str:
+    """A record's text, ready for more lines even if damaged or edited by hand: bytes that are not
+    UTF-8 (or NUL) become replacement characters, and a last line gets its missing newline."""
+    text = path.read_text(encoding="utf-8", errors="replace").replace("\0", "\ufffd") if path.is_file() else ""
+    return text if not text or text.endswith("\n") else text + "\n"
+
+
+def append_log(run_dir, line: str) -> None:
+    """Add a line to training.log."""
+    path = Path(run_dir) / LOG_FILE
+    atomic_write_text(path, read_text(path) + line + "\n")
+
+
+def append_episodes(run_dir, rows: list[dict]) -> None:
+    """Add episodes.csv rows: dicts of EPISODE_COLUMNS."""
+    path = Path(run_dir) / EPISODES_FILE
+    lines = [f"{r['episode']},{r['total_reward']:.6g},{r['steps']},{r['epsilon']:.6g},{r['avg_loss']:.6g},"
+             f"{r['seconds']:.4f}\n" for r in rows]
+    atomic_write_text(path, (read_text(path) or EPISODES_HEADER) + "".join(lines))
+
+
+def keep_episodes_up_to(run_dir, episode: int) -> None:
+    """Drop the episodes.csv rows after ``episode``: training resumes from a checkpoint before them."""
+    path = Path(run_dir) / EPISODES_FILE
+    rows = list(csv.reader(io.StringIO(read_text(path))))
+    kept = [row for row in rows[1:] if row and row[0].isdigit() and int(row[0]) <= episode]
+    if len(kept) != len(rows[1:]):
+        out = io.StringIO(EPISODES_HEADER)
+        out.seek(0, io.SEEK_END)
+        csv.writer(out, lineterminator="\n").writerows(kept)
+        atomic_write_text(path, out.getvalue())
+
+
+def read_checkpoint_history(run_dir) -> list[dict]:
+    """Every checkpoint line of training.log, parsed, by episode (a later line of an episode wins)."""
+    by_episode = {}
+    for line in read_text(Path(run_dir) / LOG_FILE).splitlines():
+        record = parse_checkpoint_line(line)
+        if record is not None:
+            by_episode[record["episode"]] = record
+    return [by_episode[episode] for episode in sorted(by_episode)]
+
+
+def read_episodes(run_dir) -> dict[str, list[float]]:
+    """episodes.csv's columns, name -> values by episode; {} when there is none."""
+    rows = {}
+    for row in csv.DictReader(io.StringIO(read_text(Path(run_dir) / EPISODES_FILE))):
+        try:
+            values = {name: float(row[name]) for name in EPISODE_COLUMNS}
+        except (KeyError, TypeError, ValueError):
+            continue
+        rows[int(values["episode"])] = values
+    ordered = [rows[episode] for episode in sorted(rows)]
+    return {name: [row[name] for row in ordered] for name in EPISODE_COLUMNS} if ordered else {}
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isinf(value) else value

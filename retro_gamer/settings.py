@@ -1,0 +1,243 @@
+"""Every setting of a training run, declared once.
+
+A Setting says where it lives in config.toml, its default, which values it takes and the
+sentences that explain it. Reading and checking config.toml (run/config.py), the options
+of ``retro-gamer create`` and their help (cli/), GameMetadata's [preprocessing] fields
+(game/description.py) and the tables of docs/reference.md all come from this table or
+are tested against it (tests/test_docs.py).
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+from retro_gamer.errors import ConfigError, problem, problem_report, toml_value, unknown_key_problem
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: section of config.toml, default, kind of value and its bounds, meaning.
+
+    kind: "number", "whole", "switch", "choice", "seed" (a whole number, or unset), "sizes"
+    (a list of whole numbers), "keys" (a list of names), "counts" (a table name -> whole
+    number), "name" (a text, or unset). low/high: the bounds, low excluded when above is True.
+    explain: what it does, in the words docs/reference.md, `create --help` and the error
+    messages use. flag: whether `create` has an option for it.
+    """
+    name: str
+    section: str
+    default: object
+    kind: str
+    explain: str
+    low: float | None = None
+    high: float | None = None
+    above: bool = False
+    choices: tuple = ()
+    flag: bool = True
+
+    @property
+    def option(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def bounds(self) -> str:
+        """'at least 1', 'above 0 and at most 1', ... ('' when any value of its kind goes)."""
+        parts = [] if self.low is None else [f"{'greater than' if self.above else 'at least'} {self.low}"]
+        return " and ".join(parts + ([] if self.high is None else [f"at most {self.high}"]))
+
+
+def _s(name, section, default, kind, explain, **more) -> Setting:
+    return Setting(name, section, default, kind, explain, **more)
+
+
+SETTINGS = {s.name: s for s in [
+    _s("spatial", "preprocessing", False, "switch",
+       "`true`: a convolutional network (CNN) reads the board as a 2-D picture. `false`: a multilayer "
+       "perceptron (MLP) reads it as one flat list of numbers.", flag=False),
+    _s("board", "preprocessing", True, "switch",
+       "`false` leaves the board out; then the agent sees only `observe_state`, which must not be empty, "
+       "and `spatial` must be `false`.", flag=False),
+    _s("observe_state", "preprocessing", [], "keys",
+       "Keys of `game.state` whose values are appended after the board: numbers, `true`/`false`, or lists "
+       "of them (flattened). Every key must exist from the first turn and keep its length.", flag=False),
+    _s("observe_state_sizes", "preprocessing", {}, "counts",
+       "How many numbers each `observe_state` key gave when first measured. Written by `create` and "
+       "`train`; you do not edit it.", flag=False),
+    _s("egocentric", "preprocessing", False, "switch",
+       "`true` crops the board to a `(2r+1) x (2r+1)` window centred on one agent. Cells beyond the "
+       "board's edge are marked in one extra \"off-board\" channel, so the agent sees walls.", flag=False),
+    _s("egocentric_player", "preprocessing", None, "name",
+       "The `name` of the agent the window follows. Required when `egocentric = true`.", flag=False),
+    _s("egocentric_radius", "preprocessing", 5, "whole",
+       "`r`, in cells: every cell of the window is an input of the network, and 100 cells a side "
+       "already covers any terminal board.", low=1, high=100, flag=False),
+    _s("hidden_sizes", "model", [128, 128], "sizes",
+       "The hidden layers of the MLP (for a CNN: of the head after the convolutions), one width per "
+       "layer. Bigger networks can learn more, but learn more slowly.", low=1, high=1_000_000),
+    _s("learning_rate", "training", 0.001, "number",
+       "Adam's step size: how far the weights move in one learning step. If the loss keeps growing, "
+       "try ten times smaller.", low=0, above=True),
+    _s("learning_rate_decay", "training", 0.995, "number",
+       "The learning rate is multiplied by this after every episode in which a learning step ran, so "
+       "late training makes finer steps; 1 keeps it fixed.", low=0, above=True, high=1),
+    _s("gamma", "training", 0.99, "number",
+       "The discount: how much a reward one turn later counts compared with one now. Near 1 the agent "
+       "plans ahead, near 0 it only wants the next reward.", low=0, high=1),
+    _s("epsilon", "training", 1.0, "number",
+       "The probability of a random action at the start of training.", low=0, high=1),
+    _s("epsilon_decay", "training", 0.995, "number",
+       "Epsilon is multiplied by this after every episode; closer to 1 explores for longer.",
+       low=0, above=True, high=1),
+    _s("epsilon_min", "training", 0.05, "number",
+       "The floor epsilon never falls below, so the agent keeps trying new things.", low=0, high=1),
+    _s("batch_size", "training", 64, "whole",
+       "Transitions per learning step, drawn from the replay memory.", low=1),
+    _s("memory_capacity", "training", 10000, "whole",
+       "Transitions the replay memory holds, the oldest forgotten first; its room is reserved when "
+       "training starts.", low=1, high=100_000_000),
+    _s("prioritize_experiences", "training", False, "switch",
+       "Prioritized replay: draw surprising transitions (large TD error) more often, with "
+       "importance-sampling weights (alpha = 0.6, beta = 0.4)."),
+    _s("target_update_freq", "training", 100, "whole",
+       "Learning steps between copies of the online network into the target network, which computes "
+       "the TD targets: larger is steadier, but slower to follow.", low=1),
+    _s("train_every", "training", 4, "whole",
+       "Turns played per learning step. Learning starts once the memory holds `batch_size` transitions.",
+       low=1),
+    _s("training_episodes", "training", 1000, "whole",
+       "Episodes in all. Raise it and run `train` again to keep training.", low=1),
+    _s("max_turns_per_episode", "training", 2000, "whole",
+       "An episode is cut after this many turns, so an agent that never loses cannot play one game "
+       "forever. A cut episode is not a terminal transition: its last target still counts the future.",
+       low=1),
+    _s("exploration_turns", "training", 200, "whole",
+       "Random turns played to discover the characters when `character_set` is unset (0 skips "
+       "discovery).", low=0),
+    _s("unknown_character_strategy", "training", "ignore", "choice",
+       "A character that is not in `character_set` is an empty cell (`\"ignore\"`), or gets a new input "
+       "channel with zero weights, so the network keeps what it learned (`\"extend\"`).",
+       choices=("ignore", "extend")),
+    _s("seed", "training", None, "seed",
+       "A whole number seeds every random choice (the games' `random`, exploration, replay sampling, "
+       "initial weights), so a run can be repeated exactly. Unset: a different run each time.", low=0),
+    _s("double_dqn", "training", False, "switch",
+       "Double DQN: the online network chooses the next action, the target network values it, which "
+       "keeps Q-values from being overestimated. Not in the published package."),
+    _s("engine", "training", "fast", "choice",
+       "`\"fast\"`: the fast engine (retro_gamer/fast/). `\"plain\"`: the textbook code of "
+       "retro_gamer/dqn/ alone, slower, the same numbers. Checkpoints fit both.", choices=("fast", "plain")),
+]}
+
+SECTIONS = ("game", "metadata", "preprocessing", "model", "training")
+PREPROCESSING = tuple(name for name, s in SETTINGS.items() if s.section == "preprocessing")
+HYPERPARAMETERS = tuple(name for name, s in SETTINGS.items() if s.section != "preprocessing")
+# The published package's spellings: [hyperparameters] is [training]; lr_decay is learning_rate_decay;
+# n_layers and layer_size (default 2 of 128) are hidden_sizes = [layer_size] * n_layers.
+OLD_SECTIONS = {"hyperparameters": "training"}
+OLD_NAMES = {"lr_decay": "learning_rate_decay"}
+LAYER_DEFAULTS = {"n_layers": 2, "layer_size": 128}
+
+
+def defaults(names=HYPERPARAMETERS) -> dict:
+    """A fresh copy of the defaults of these settings."""
+    return {name: copy.deepcopy(SETTINGS[name].default) for name in names}
+
+
+def is_whole_number(value) -> bool:
+    """An int, but not a bool: bool is a subclass of int, yet `batch_size = true` is a mistake."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def value_problems(name: str, value) -> list[str]:
+    """What is wrong with ``value`` for the setting ``name`` ([] when it is fine)."""
+    s = SETTINGS[name]
+    if value is None and s.kind in ("seed", "name"):
+        return []
+    items = value if isinstance(value, list) else [value]
+    fits = {
+        "number": isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+        "whole": is_whole_number(value), "seed": is_whole_number(value), "switch": isinstance(value, bool),
+        "choice": value in s.choices, "name": isinstance(value, str) and value != "",
+        "sizes": isinstance(value, list) and value != [] and all(map(is_whole_number, value)),
+        "keys": isinstance(value, list) and all(isinstance(k, str) and k for k in value),
+        "counts": isinstance(value, dict) and all(is_whole_number(v) and v > 0 for v in value.values()),
+    }[s.kind]
+    low_ok = s.low is None or all(v > s.low if s.above else v >= s.low for v in items)
+    if fits and low_ok and (s.high is None or all(v <= s.high for v in items)):
+        return [] if s.kind != "keys" or len(set(value)) == len(value) else [problem(
+            f"{name} = {toml_value(value)}", "A key is listed more than once. " + s.explain,
+            f"{name} = {toml_value(list(dict.fromkeys(value)))}")]
+    wanted = {"number": "a number", "whole": "a whole number", "seed": "a whole number",
+              "switch": "true or false, without quotes", "choice": " or ".join(map(toml_value, s.choices)),
+              "name": "a text in quotes", "sizes": "a list of whole numbers, at least one",
+              "keys": "a list of names in quotes", "counts": "a table of whole numbers above 0"}[s.kind]
+    bounds = f", {s.bounds()}" if s.bounds() else ""
+    if isinstance(value, bool) and s.kind in ("number", "whole", "seed", "sizes"):
+        bounds += " (true and false are switches, not numbers)"
+    elif isinstance(value, float) and s.kind in ("whole", "seed"):
+        bounds += " (it counts things, so it has no fraction)"
+    example = toml_value(s.default) if s.default is not None else {"seed": "42", "name": '"player"'}[s.kind]
+    return [problem(f"{name} = {toml_value(value)}", f"{name} must be {wanted}{bounds}. {s.explain}",
+                    f"{name} = {example}")]
+
+
+def normalize(given: dict) -> tuple[dict, list[str]]:
+    """The published package's spellings turned into ours; unset (None) keys dropped.
+    Returns (settings, problems): two spellings of one setting that disagree are a problem."""
+    found, hp = [], {key: value for key, value in given.items() if value is not None}
+    for old, new in OLD_NAMES.items():
+        if old in hp:
+            value = hp.pop(old)
+            if new in hp and hp[new] != value:
+                found.append(_conflict(f"{old} = {toml_value(value)}", f"{new} = {toml_value(hp[new])}", new))
+            hp.setdefault(new, value)
+    if "n_layers" in hp or "layer_size" in hp:
+        layers = {name: hp.pop(name, default) for name, default in LAYER_DEFAULTS.items()}
+        written = ", ".join(f"{name} = {toml_value(value)}" for name, value in layers.items())
+        if not all(is_whole_number(v) and v > 0 for v in layers.values()):
+            found.append(problem(written, "n_layers is how many hidden layers the network has and layer_size "
+                                 "how many units each has; both must be whole numbers above 0.",
+                                 "n_layers = 2, layer_size = 128   or, the same, hidden_sizes = [128, 128]"))
+        else:
+            sizes = [layers["layer_size"]] * layers["n_layers"]
+            if hp.get("hidden_sizes", sizes) != sizes:
+                found.append(_conflict(written, f"hidden_sizes = {toml_value(hp['hidden_sizes'])}", "hidden_sizes"))
+            hp.setdefault("hidden_sizes", sizes)
+    return hp, found
+
+
+def _conflict(one: str, other: str, name: str) -> str:
+    return problem(f"{one} and {other}", f"Both set {name}, to different values, and only one can win.",
+                   f"keep one of the two lines (we write {name}).")
+
+
+def hyperparameter_problems(hp: dict, where: str = "the hyperparameters") -> list[str]:
+    """Every problem of [model] and [training] settings in ``hp`` (normalized; absent keys are fine)."""
+    known = HYPERPARAMETERS + tuple(OLD_NAMES) + tuple(LAYER_DEFAULTS)
+    found = [unknown_key_problem(key, value, known, where) for key, value in hp.items() if key not in known]
+    bad = {key for key, value in hp.items() if key in HYPERPARAMETERS and value_problems(key, value)}
+    found += [p for key in bad for p in value_problems(key, hp[key])]
+    # The relations between settings, once each of them is fine on its own.
+    epsilon, floor = hp.get("epsilon", 1.0), hp.get("epsilon_min", 0.0)
+    if not {"epsilon", "epsilon_min"} & bad and floor > epsilon:
+        found.append(problem(f"epsilon_min = {floor} is above epsilon = {epsilon}",
+                             "epsilon starts at its value and decays down to epsilon_min, so the floor "
+                             "cannot be above the starting point.", f"epsilon = 1.0 and epsilon_min = {min(floor, 0.05)}"))
+    batch, capacity = hp.get("batch_size", 1), hp.get("memory_capacity", 10**9)
+    if not {"batch_size", "memory_capacity"} & bad and capacity < batch:
+        found.append(problem(f"batch_size = {batch} is larger than memory_capacity = {capacity}",
+                             "Each learning step draws batch_size transitions from the replay memory, so it "
+                             "must hold at least that many, and better many more: a batch should mix turns "
+                             "from many different moments.", f"memory_capacity = {max(100 * batch, 10000)}"))
+    return found
+
+
+def resolve_hyperparams(given: dict | None = None) -> dict:
+    """Every [model] and [training] setting: the defaults updated with ``given`` (any spelling),
+    checked; one ConfigError lists every problem."""
+    hp, found = normalize(given or {})
+    hp = {**defaults(), **hp}
+    found += hyperparameter_problems(hp)
+    if found:
+        raise ConfigError(problem_report(found, "the hyperparameters", "Correct them and try again."))
+    return hp
