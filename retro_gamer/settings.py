@@ -177,7 +177,8 @@ def value_problems(name: str, value) -> list[str]:
     elif isinstance(value, float) and s.kind in ("whole", "seed"):
         bounds += " (it counts things, so it has no fraction)"
     example = toml_value(s.default) if s.default is not None else {"seed": "42", "name": '"player"'}[s.kind]
-    return [problem(f"{name} = {toml_value(value)}", f"{name} must be {wanted}{bounds}. {s.explain}",
+    return [problem(f"{name} = {toml_value(value)}", f"{name} must be {wanted}{bounds}. "
+                                                     f"{s.explain.replace('`', '')}",
                     f"{name} = {example}")]
 
 
@@ -201,7 +202,8 @@ def normalize(given: dict) -> tuple[dict, list[str]]:
         else:
             sizes = [layers["layer_size"]] * layers["n_layers"]
             if hp.get("hidden_sizes", sizes) != sizes:
-                found.append(_conflict(written, f"hidden_sizes = {toml_value(hp['hidden_sizes'])}", "hidden_sizes"))
+                given = f"hidden_sizes = {toml_value(hp['hidden_sizes'])}"
+                found.append(_conflict(written, given, "hidden_sizes"))
             hp.setdefault("hidden_sizes", sizes)
     return hp, found
 
@@ -222,7 +224,8 @@ def hyperparameter_problems(hp: dict, where: str = "the hyperparameters") -> lis
     if not {"epsilon", "epsilon_min"} & bad and floor > epsilon:
         found.append(problem(f"epsilon_min = {floor} is above epsilon = {epsilon}",
                              "epsilon starts at its value and decays down to epsilon_min, so the floor "
-                             "cannot be above the starting point.", f"epsilon = 1.0 and epsilon_min = {min(floor, 0.05)}"))
+                             "cannot be above the starting point.",
+                             f"epsilon = 1.0 and epsilon_min = {min(floor, 0.05)}"))
     batch, capacity = hp.get("batch_size", 1), hp.get("memory_capacity", 10**9)
     if not {"batch_size", "memory_capacity"} & bad and capacity < batch:
         found.append(problem(f"batch_size = {batch} is larger than memory_capacity = {capacity}",

@@ -4,8 +4,9 @@ import re
 
 from blessed import Terminal
 
-from retro_gamer import display as display_module
-from retro_gamer.display import START_MESSAGE, TrainingDisplay, format_duration
+from retro_gamer.cli import display as display_module
+from retro_gamer.cli.display import START_MESSAGE, TrainingDisplay
+from retro_gamer.run.records import format_duration
 
 HISTORY = [
     {"avg_reward": -31.4, "avg_steps": 47, "avg_loss": 7.2, "epsilon": 0.938, "episode": 100},
@@ -36,8 +37,8 @@ class FakeTerminal:
         return f"<UP{n}>"
 
 
-def test_format_duration():
-    assert format_duration(45) == "45s"
+def test_format_duration_always_writes_minutes():
+    assert format_duration(12) == "0m12s"
     assert format_duration(125) == "2m05s"
     assert format_duration(3725) == "1h02m05s"
 
@@ -64,7 +65,7 @@ def test_terminal_display_redraws_in_place():
     shown.on_checkpoint(checkpoint(300, -4.1))
     redraw = stream.getvalue()[len(first_draw):]
     # Back up over everything drawn before, clear it, then draw the whole block again.
-    assert redraw.startswith(f"<UP{drawn_lines - 1}>\r<EOS>")
+    assert redraw.startswith(f"\r<UP{drawn_lines - 1}><EOS>")
     assert "avg reward  -4.1" in redraw
 
 

@@ -6,11 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retro_gamer.environment import GameEnvironment, discover_characters
+from reference_encoder import encode_cell_by_cell
+from retro_gamer.dqn.network import one_hot
 from retro_gamer.errors import ConfigError, GameError
-from retro_gamer.games import load_game_factory, metadata_for_game, resolve_game
-from retro_gamer.metadata import GameMetadata
-from retro_gamer.observation import encode_cell_by_cell, expand_observations
+from retro_gamer.game.description import GameMetadata
+from retro_gamer.game.environment import GameEnvironment, discover_characters, metadata_for_game
+from retro_gamer.game.loading import load_game_factory, resolve_game
 
 GAMES = Path(__file__).parent / "games"
 sys.path.insert(0, str(GAMES))  # the odd test games are imported by name below
@@ -111,7 +112,7 @@ def test_compact_observation_expands_to_the_observation():
     codes, extras = env.compact_observation()
     assert codes.dtype == np.uint8 and codes.shape == (512,)
     assert extras.dtype == np.float32 and extras.shape == (2,)
-    dense = expand_observations(codes[None], extras[None], 6, spatial=False)[0]
+    dense = one_hot(codes[None], extras[None], 6, spatial=False)[0]
     np.testing.assert_array_equal(dense, env.observation())
 
 

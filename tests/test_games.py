@@ -6,13 +6,8 @@ from pathlib import Path
 import pytest
 
 from retro_gamer.errors import GameError
-from retro_gamer.games import (
-    build_game,
-    load_function,
-    load_game_factory,
-    metadata_for_game,
-    resolve_game,
-)
+from retro_gamer.game.environment import metadata_for_game
+from retro_gamer.game.loading import build_game, load_function, load_game_factory, resolve_game
 
 TESTS = Path(__file__).parent
 GAMES = TESTS / "games"

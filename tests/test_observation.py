@@ -6,10 +6,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from reference_encoder import encode_cell_by_cell
+from retro_gamer.dqn.network import one_hot
 from retro_gamer.errors import ConfigError, GameError
-from retro_gamer.games import build_game, load_game_factory, metadata_for_game, resolve_game, start_headless
-from retro_gamer.metadata import GameMetadata
-from retro_gamer.observation import ObservationEncoder, encode_cell_by_cell, expand_observations, onehot_columns
+from retro_gamer.fast.network import onehot_columns
+from retro_gamer.game.description import GameMetadata
+from retro_gamer.game.environment import metadata_for_game
+from retro_gamer.game.loading import build_game, load_game_factory, resolve_game, start_headless
+from retro_gamer.game.observation import ObservationEncoder
 
 GAMES = Path(__file__).parent / "games"
 sys.path.insert(0, str(GAMES))  # the odd test games are imported by name below
@@ -97,13 +101,13 @@ def test_layout_of_a_tiny_board_cell_by_cell_and_channel_first():
     assert np.flatnonzero(cnn).tolist() == [0 * 12 + 9, 1 * 12 + 0]  # channel * H*W + cell
 
 
-def test_encode_is_expand_of_the_compact_form():
+def test_encode_is_one_hot_of_the_compact_form():
     create_game, metadata = description("retro.examples.snake")
     encoder = ObservationEncoder(metadata)
     boards = list(random_boards(create_game, metadata.actions, 20, np.random.default_rng(1)))
     codes = np.stack([encoder.codes(g) for g in boards])
     extras = np.stack([encoder.extras(g) for g in boards])
-    dense = expand_observations(codes, extras, 6, spatial=False)
+    dense = one_hot(codes, extras, 6, spatial=False)
     np.testing.assert_array_equal(dense[-1], encoder.encode(boards[-1]))
     rows, cols = onehot_columns(codes, 6, spatial=False)
     assert (np.diff(rows) >= 0).all() and len(rows) == np.count_nonzero(codes)

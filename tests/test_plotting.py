@@ -1,9 +1,10 @@
-"""Terminal charts (plotting.py) and reading a run's history back (runlog.py)."""
+"""Terminal charts (cli/charts.py) and reading a run's history back (run/records.py)."""
 import math
 
 import pytest
 
-from retro_gamer import plotting, runlog
+from retro_gamer.cli import charts
+from retro_gamer.run import records
 from retro_gamer.errors import RetroGamerError
 
 LOG_TEXT = """\
@@ -17,10 +18,10 @@ LOG_TEXT = """\
 """
 
 
-# --------------------------------------------------------------------------- runlog
+# --------------------------------------------------------------------------- records
 
 def test_parse_checkpoint_line_reads_every_field():
-    record = runlog.parse_checkpoint_line(LOG_TEXT.splitlines()[2])
+    record = records.parse_checkpoint_line(LOG_TEXT.splitlines()[2])
     assert record == {
         "name": "ep_0100", "first_episode": 1, "episode": 100,
         "avg_reward": -31.4, "avg_steps": 47.0, "epsilon": 0.938, "avg_loss": 7.2,
@@ -29,7 +30,7 @@ def test_parse_checkpoint_line_reads_every_field():
 
 
 def test_parse_checkpoint_line_accepts_padded_signed_values_and_hours():
-    record = runlog.parse_checkpoint_line(LOG_TEXT.splitlines()[6])
+    record = records.parse_checkpoint_line(LOG_TEXT.splitlines()[6])
     assert record["avg_reward"] == 8.7
     assert record["seconds"] == 3723.0 and record["total_seconds"] == 3792.0
 
@@ -39,20 +40,20 @@ def test_parse_checkpoint_line_accepts_padded_signed_values_and_hours():
     "avg_reward=3 [ep_0100] ep=0001-0100",
 ])
 def test_other_lines_are_not_checkpoint_lines(line):
-    assert runlog.parse_checkpoint_line(line) is None
+    assert records.parse_checkpoint_line(line) is None
 
 
 def test_history_is_ordered_and_a_relogged_episode_keeps_its_latest_line(tmp_path):
     redone = "[ep_0200]  ep=0101-0200  avg_reward=+1.0  avg_steps=9  epsilon=0.5  avg_loss=1.0  time=0m01s  total=0m30s\n"
     (tmp_path / "training.log").write_text(LOG_TEXT + redone)
-    history = runlog.read_checkpoint_history(tmp_path)
+    history = records.read_checkpoint_history(tmp_path)
     assert [r["episode"] for r in history] == [100, 200, 300, 500]
     assert history[1]["avg_reward"] == 1.0
 
 
 def test_missing_files_give_empty_history(tmp_path):
-    assert runlog.read_checkpoint_history(tmp_path) == []
-    assert runlog.read_episodes(tmp_path) == {}
+    assert records.read_checkpoint_history(tmp_path) == []
+    assert records.read_episodes(tmp_path) == {}
 
 
 def test_read_episodes_skips_broken_rows_and_keeps_the_latest_row(tmp_path):
@@ -64,7 +65,7 @@ def test_read_episodes_skips_broken_rows_and_keeps_the_latest_row(tmp_path):
         "3,oops,1,1,1,1\n"
         "4,7,1"  # cut short by a crash
     )
-    episodes = runlog.read_episodes(tmp_path)
+    episodes = records.read_episodes(tmp_path)
     assert episodes["episode"] == [1.0, 2.0]
     assert episodes["total_reward"] == [-10.0, 4.0]
     assert episodes["avg_loss"] == [0.0, 1.25]
@@ -72,42 +73,41 @@ def test_read_episodes_skips_broken_rows_and_keeps_the_latest_row(tmp_path):
 
 @pytest.mark.parametrize("text,seconds", [("0m12s", 12), ("1h02m03s", 3723), ("45s", 45), ("3m", 180)])
 def test_parse_duration(text, seconds):
-    assert runlog.parse_duration(text) == seconds
+    assert records.parse_duration(text) == seconds
 
 
 def test_parse_duration_rejects_nonsense():
-    assert runlog.parse_duration("soon") is None
-    assert runlog.parse_duration("") is None
+    assert records.parse_duration("soon") is None
+    assert records.parse_duration("") is None
 
 
 # --------------------------------------------------------------------------- charts
 
 def test_resample_averages_equal_shares_and_skips_nan():
-    assert plotting.resample([1, 3, 5, 7], 2) == [2, 6]
-    assert plotting.resample([1, 2], 5) == [1, 2]
-    columns = plotting.resample([math.nan, 4, math.nan, math.nan], 2)
+    assert charts.resample([1, 3, 5, 7], 2) == [2, 6]
+    assert charts.resample([1, 2], 5) == [1, 2]
+    columns = charts.resample([math.nan, 4, math.nan, math.nan], 2)
     assert columns[0] == 4 and math.isnan(columns[1])
 
 
 def test_bar_heights_span_one_to_levels():
-    assert plotting.bar_heights([0, 5, 10], 8) == [1, 5, 8]
-    assert plotting.bar_heights([3, 3], 8) == [4, 4]
-    assert plotting.bar_heights([math.nan, 1.0, 2.0], 8) == [0, 1, 8]
+    assert charts.bar_heights([0, 5, 10], 8) == [1, 5, 8]
+    assert charts.bar_heights([3, 3], 8) == [4, 4]
+    assert charts.bar_heights([math.nan, 1.0, 2.0], 8) == [0, 1, 8]
 
 
-def test_sparkline_rises_with_the_values():
-    line = plotting.sparkline(list(range(8)), 8)
-    assert line == "▁▂▃▄▅▆▇█"
-    assert len(plotting.sparkline(list(range(100)), 10)) == 10
+def test_a_one_line_chart_rises_with_the_values():
+    assert charts.chart_rows(list(range(8)), 8, height=1) == ["▁▂▃▄▅▆▇█"]
+    assert len(charts.chart_rows(list(range(100)), 10, height=1)[0]) == 10
 
 
 def test_chart_rows_stack_eighth_blocks_from_the_bottom():
-    rows = plotting.chart_rows([0.0, 1.0], width=2, height=2)
+    rows = charts.chart_rows([0.0, 1.0], width=2, height=2)
     assert rows == [" █", "▁█"]
 
 
 def test_labelled_chart_has_labels_and_exact_width():
-    lines = plotting.labelled_chart("reward", [1, 2, 3], [-5.0, 0.0, 12.5], width=40, height=4)
+    lines = charts.labelled_chart("reward", [1, 2, 3], [-5.0, 0.0, 12.5], width=40, height=4)
     assert all(len(line) == 40 for line in lines)
     assert lines[0].startswith("reward")
     assert "12.5┤" in lines[1] and "-5.0┤" in lines[4]
@@ -115,14 +115,14 @@ def test_labelled_chart_has_labels_and_exact_width():
 
 
 def test_labelled_chart_without_data_says_so():
-    lines = plotting.labelled_chart("loss", [1, 2], [math.nan, math.nan], width=30, height=3)
+    lines = charts.labelled_chart("loss", [1, 2], [math.nan, math.nan], width=30, height=3)
     assert "no data yet" in lines[1]
 
 
 def test_terminal_plot_puts_two_charts_side_by_side_when_wide():
     curves = [(f"curve {i}", [1, 2, 3], [1.0, 2.0, 3.0]) for i in range(4)]
-    wide = plotting.terminal_plot(curves, width=120, height=3).splitlines()
-    narrow = plotting.terminal_plot(curves, width=60, height=3).splitlines()
+    wide = charts.terminal_plot(curves, width=120, height=3).splitlines()
+    narrow = charts.terminal_plot(curves, width=60, height=3).splitlines()
     assert "curve 0" in wide[0] and "curve 1" in wide[0]
     assert "curve 1" not in narrow[0]
     assert len(narrow) > len(wide)
@@ -130,7 +130,7 @@ def test_terminal_plot_puts_two_charts_side_by_side_when_wide():
 
 
 def test_compact_chart_shape():
-    lines = plotting.compact_chart("epsilon", [0.9, 0.5, 0.1], width=16, height=3)
+    lines = charts.compact_chart("epsilon", [0.9, 0.5, 0.1], width=16, height=3)
     assert len(lines) == 5 and all(len(line) == 16 for line in lines)
     assert lines[0].startswith("epsilon  0.100")
     assert lines[-1].startswith("0.100 .. 0.900")
@@ -138,12 +138,12 @@ def test_compact_chart_shape():
 
 def test_learning_curves_prefer_episodes_csv(tmp_path):
     (tmp_path / "training.log").write_text(LOG_TEXT)
-    curves, source = plotting.learning_curves(tmp_path)
+    curves, source = charts.learning_curves(tmp_path)
     assert source == "4 checkpoints from training.log"
     assert curves[0][2] == [-31.4, -18.6, -4.1, 8.7]
     (tmp_path / "episodes.csv").write_text(
         "episode,total_reward,steps,epsilon,avg_loss,seconds\n1,-10,5,0.99,0,0.01\n2,3,8,0.98,1.5,0.02\n")
-    curves, source = plotting.learning_curves(tmp_path)
+    curves, source = charts.learning_curves(tmp_path)
     assert source == "2 episodes from episodes.csv"
     assert [title for title, _, _ in curves][0] == "total reward per episode"
     loss = curves[2][2]
@@ -152,7 +152,7 @@ def test_learning_curves_prefer_episodes_csv(tmp_path):
 
 def test_save_figure_refuses_unknown_formats(tmp_path):
     with pytest.raises(RetroGamerError, match=r"\.png"):
-        plotting.save_figure([], tmp_path / "curves.jpg", "t")
+        charts.save_figure([], tmp_path / "curves.jpg", "t")
 
 
 def test_save_figure_without_matplotlib_says_what_to_install(tmp_path, monkeypatch):
@@ -166,11 +166,11 @@ def test_save_figure_without_matplotlib_says_what_to_install(tmp_path, monkeypat
 
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
     with pytest.raises(RetroGamerError, match=r'pip install "retro-gamer-numpy\[plot\]"'):
-        plotting.save_figure([], tmp_path / "curves.png", "t")
+        charts.save_figure([], tmp_path / "curves.png", "t")
 
 
 def test_save_figure_writes_a_file(tmp_path):
     pytest.importorskip("matplotlib")
     curves = [(f"c{i}", [1, 2, 3], [1.0, 2.0, 3.0]) for i in range(4)]
-    plotting.save_figure(curves, tmp_path / "curves.svg", "run")
+    charts.save_figure(curves, tmp_path / "curves.svg", "run")
     assert (tmp_path / "curves.svg").read_text().lstrip().startswith("<?xml")

@@ -43,8 +43,9 @@ other than create_game (my_game:create_enemy_training_game)"""
 def _hidden_sizes(text: str) -> list[int]:
     sizes = [int(part) for part in text.replace(" ", "").split(",") if part.isdigit()]
     if not sizes or len(sizes) != len(text.split(",")) or min(sizes) <= 0:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a list of layer sizes. Give one positive whole number "
-                                         "per hidden layer, separated by commas, e.g. --hidden-sizes 128,64")
+        raise argparse.ArgumentTypeError(f"'{text}' is not a list of layer sizes. Give one positive whole "
+                                         "number per hidden layer, separated by commas, e.g. --hidden-sizes "
+                                         "128,64")
     return sizes
 
 
@@ -56,7 +57,8 @@ def _above_zero(kind):
             value = 0
         if not value > 0:
             raise argparse.ArgumentTypeError(
-                f"'{text}' must be a {'whole number' if kind is int else 'number'} above 0, e.g. {12 if kind is float else 100}")
+                f"'{text}' must be a {'whole number' if kind is int else 'number'} above 0, e.g. "
+                f"{12 if kind is float else 100}")
         return value
     return parse
 
@@ -75,9 +77,9 @@ def _help_of(text: str, default) -> str:
 
 
 def _add_setting_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("hyperparameters", "How the agent learns. Each is written into config.toml, "
-                                      "where you can change it\nlater; the options you leave out get the default "
-                                      "shown.")
+    group = parser.add_argument_group("hyperparameters", "How the agent learns. Each is written into "
+                                      "config.toml, where you can change it\nlater; the options you leave "
+                                      "out get the default shown.")
     aliases = {new: "--" + old.replace("_", "-") for old, new in OLD_NAMES.items()}
     for s in SETTINGS.values():
         if not s.flag:
@@ -91,9 +93,11 @@ def _add_setting_options(parser: argparse.ArgumentParser) -> None:
                            metavar=metavar, choices=s.choices or None, default=argparse.SUPPRESS,
                            help=_help_of(s.explain, s.default))
     for name, default in LAYER_DEFAULTS.items():
-        group.add_argument("--" + name.replace("_", "-"), dest=name, type=int, metavar="N", default=argparse.SUPPRESS,
-                           help=f"the published package's way to give hidden_sizes: hidden_sizes = [layer_size] * "
-                                f"n_layers (alone, the other is {LAYER_DEFAULTS[next(n for n in LAYER_DEFAULTS if n != name)]})")
+        group.add_argument("--" + name.replace("_", "-"), dest=name, type=int, metavar="N",
+                           default=argparse.SUPPRESS,
+                           help="the published package's way to give hidden_sizes: hidden_sizes = "
+                                "[layer_size] * n_layers (alone, the other is "
+                                f"{LAYER_DEFAULTS[next(n for n in LAYER_DEFAULTS if n != name)]})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,12 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
     run_dir = {"metavar": "RUN_DIR", "help": "the run folder (holds config.toml)"}
     _add_setting_options(command("create", commands.create, **{
         "--game": {"required": True, "metavar": "GAME", "help": GAME_HELP},
-        "--output": {"required": True, "metavar": "DIR", "help": "the folder to create for this run, e.g. runs/snake/"}}))
+        "--output": {"required": True, "metavar": "DIR", "help": "the folder to create for this run, e.g. "
+                                                                 "runs/snake/"}}))
     _add_setting_options(command("init", commands.create, **{
         "game": {"metavar": "GAME", "help": GAME_HELP},
         "output": {"metavar": "OUTPUT", "help": "the folder to create for this run"}}))
     command("train", commands.train, run_dir=run_dir, **{"--resume": {
-        "metavar": "CHECKPOINT", "help": "resume from this checkpoint (ep_0300, ep_0300.npz, final) instead of the latest"}})
+        "metavar": "CHECKPOINT", "help": "resume from this checkpoint (ep_0300, ep_0300.npz, final) instead "
+                                         "of the latest"}})
     command("play", commands.play, run_dir=run_dir, **{
         "--checkpoint": {"metavar": "NAME", "help": "which checkpoint plays: ep_0100, final, or a file in "
                                                     "RUN_DIR/checkpoints/ (default: the latest)"},
@@ -135,10 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--output -o": {"metavar": "FILE", "help": "save a figure to FILE (.png, .svg or .pdf)"}})
     command("eval", commands.evaluate, run_dir=run_dir, **{
         "--checkpoint": {"action": "extend", "nargs": "+", "metavar": "NAME",
-                         "help": "checkpoints to compare side by side: --checkpoint ep_0100 final, or repeat the "
-                                 "option (default: the latest)"},
-        "--episodes": {"type": _above_zero(int), "default": 100, "metavar": "N", "help": "games per checkpoint (default: 100)"},
-        "--seed": {"type": int, "default": 0, "metavar": "N", "help": "random seed of the games (default: 0)"}})
+                         "help": "checkpoints to compare side by side: --checkpoint ep_0100 final, or "
+                                 "repeat the option (default: the latest)"},
+        "--episodes": {"type": _above_zero(int), "default": 100, "metavar": "N", "help": "games per "
+                                                                                         "checkpoint "
+                                                                                         "(default: 100)"},
+        "--seed": {"type": int, "default": 0, "metavar": "N",
+                   "help": "random seed of the games (default: 0)"}})
     return parser
 
 
@@ -191,12 +200,12 @@ def _main(argv: list[str] | None) -> int:
             _print_error(f"{describe_write_error(error)} Files are replaced only once they are complete, so "
                          "nothing saved before was damaged; run the command again afterwards.")
         else:
-            _print_error(f"{error.strerror or error}:{f' {error.filename}' if error.filename else ''}. Check the "
-                         "path and its permissions, then try again.")
+            _print_error(f"{error.strerror or error}:{f' {error.filename}' if error.filename else ''}. Check "
+                         "the path and its permissions, then try again.")
     except MemoryError:
-        _print_error("There is not enough memory for this run. The replay memory (memory_capacity), the network "
-                     "(hidden_sizes) and the learning batch (batch_size) take the most room: make them smaller in "
-                     "config.toml (or on the command line) and try again.")
+        _print_error("There is not enough memory for this run. The replay memory (memory_capacity), the "
+                     "network (hidden_sizes) and the learning batch (batch_size) take the most room: make "
+                     "them smaller in config.toml (or on the command line) and try again.")
     return 1
 
 
@@ -211,7 +220,7 @@ def _describe_unexpected(error: Exception) -> str:
 
     frames = traceback.extract_tb(error.__traceback__)
     where = f" (at {frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
-    return (f"something unexpected went wrong: {type(error).__name__}: {error}{where}. Your files are safe: every "
-            "file is replaced only once its new version is complete. This is a bug in retro-gamer or in the game; "
-            "please report it with the command you ran. Run the command again with "
+    return (f"something unexpected went wrong: {type(error).__name__}: {error}{where}. Your files are safe: "
+            "every file is replaced only once its new version is complete. This is a bug in retro-gamer or "
+            "in the game; please report it with the command you ran. Run the command again with "
             f"{DEBUG_VARIABLE}=1 set to see the full traceback.")

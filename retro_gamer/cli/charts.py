@@ -1,12 +1,7 @@
 """Charts of a run's learning curves: drawn with text in the terminal, or saved as a figure.
 
-The terminal charts need no library: each column of a chart is one bar built from the
-eighth-height blocks ' ▁▂▃▄▅▆▇█', so a chart three lines high shows 24 levels. When there
-are more values than columns, each column shows the mean of its share of the values,
-which smooths a noisy per-episode curve the way a moving average would.
-
-``save_figure`` draws the same four curves with matplotlib, an optional extra
-(``pip install "retro-gamer-numpy[plot]"``), imported only when a figure is asked for.
+A terminal chart's column is a bar of eighth-height blocks, so three lines show 24 levels; with more
+values than columns, a column shows the mean of its share, smoothing a noisy curve like a moving average.
 """
 from __future__ import annotations
 
@@ -14,6 +9,7 @@ import math
 from pathlib import Path
 
 from retro_gamer.errors import RetroGamerError
+from retro_gamer.run.records import read_checkpoint_history, read_episodes
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
 FIGURE_FORMATS = (".png", ".svg", ".pdf")
@@ -21,10 +17,7 @@ LABEL_WIDTH = 9  # room for labels such as '-1234.5' beside the y axis
 
 
 def resample(values: list[float], width: int) -> list[float]:
-    """At most ``width`` values: the mean of each of ``width`` consecutive, equal shares.
-
-    NaN values are left out of the means; a share holding only NaN stays NaN.
-    """
+    """At most ``width`` values: the means of ``width`` equal shares, leaving NaN out (all NaN: NaN)."""
     if len(values) <= width:
         return list(values)
     columns = []
@@ -36,14 +29,9 @@ def resample(values: list[float], width: int) -> list[float]:
 
 
 def bar_heights(values: list[float], levels: int) -> list[int]:
-    """Each value as a bar height from 1 (the smallest value) to ``levels`` (the largest).
-
-    A flat series sits at half height; NaN becomes 0, an empty column.
-    """
+    """Each value as a bar height from 1 (smallest) to ``levels`` (largest); flat: half; NaN: 0 (no bar)."""
     finite = [v for v in values if not math.isnan(v)]
-    if not finite:
-        return [0] * len(values)
-    low, high = min(finite), max(finite)
+    low, high = (min(finite), max(finite)) if finite else (0.0, 0.0)
     heights = []
     for value in values:
         if math.isnan(value):
@@ -55,176 +43,115 @@ def bar_heights(values: list[float], levels: int) -> list[int]:
     return heights
 
 
-def sparkline(values: list[float], width: int) -> str:
-    """A one-line chart of ``values``, at most ``width`` characters."""
-    return "".join(BLOCKS[h] for h in bar_heights(resample(values, width), len(BLOCKS) - 1))
-
-
 def chart_rows(values: list[float], width: int, height: int) -> list[str]:
     """A bar chart ``height`` lines high and at most ``width`` columns, top line first."""
     heights = bar_heights(resample(values, width), height * 8)
-    rows = []
-    for row in reversed(range(height)):
-        rows.append("".join(BLOCKS[min(8, max(0, h - row * 8))] for h in heights))
-    return rows
+    return ["".join(BLOCKS[min(8, max(0, h - row * 8))] for h in heights)
+            for row in reversed(range(height))]
 
 
 def format_value(value: float | None) -> str:
-    """A number short enough for an axis label: '-22.3', '0.938', '1.2e+04', '3.0e-05'."""
+    """A number short enough for an axis label: '-22.3', '0.938', '1.2e+04', '3.0e-05'; '-' for none."""
     if value is None or math.isnan(value):
         return "-"
-    size = abs(value)
-    if size >= 10000 or 0 < size < 0.001:
+    if abs(value) >= 10000 or 0 < abs(value) < 0.001:
         return f"{value:.1e}"
-    if size < 1 and value != 0:
-        return f"{value:.3f}"
-    return f"{value:.1f}"
+    return f"{value:.3f}" if 0 < abs(value) < 1 else f"{value:.1f}"
 
 
-def labelled_chart(title: str, episodes: list[float], values: list[float],
-                   width: int, height: int) -> list[str]:
-    """A chart with a title, the largest and smallest value beside the y axis and the
-    first and last episode under it. Every line is exactly ``width`` characters."""
-    plot_width = max(1, width - LABEL_WIDTH - 1)
+def labelled_chart(title: str, episodes: list[float], values: list[float], width: int,
+                   height: int) -> list[str]:
+    """A chart with a title, the largest and smallest value beside the y axis and the first and
+    last episode under it. Every line is exactly ``width`` characters."""
     finite = [v for v in values if not math.isnan(v)]
-    lines = [_fit(f"{title}  (last {format_value(values[-1])})" if values else title, width)]
+    lines = [f"{title}  (last {format_value(values[-1])})" if values else title]
+    margin = " " * LABEL_WIDTH
     if not finite:
-        lines += [_fit(" " * LABEL_WIDTH + "│ no data yet", width)] * height
-        return lines + [_fit(" " * LABEL_WIDTH + "└", width), _fit("", width)]
-    rows = chart_rows(values, plot_width, height)
+        lines += [margin + "│ no data yet"] * height + [margin + "└", ""]
+        return [line[:width].ljust(width) for line in lines]
+    rows = chart_rows(values, max(1, width - LABEL_WIDTH - 1), height)
+    labels = {height - 1: format_value(min(finite)), 0: format_value(max(finite))}
     for index, row in enumerate(rows):
-        label = ""
-        if index == 0:
-            label = format_value(max(finite))
-        elif index == height - 1:
-            label = format_value(min(finite))
-        tick = "┤" if label else "│"
-        lines.append(_fit(f"{label:>{LABEL_WIDTH}}{tick}{row}", width))
-    drawn = len(rows[0])
-    lines.append(_fit(" " * LABEL_WIDTH + "└" + "─" * drawn, width))
+        label = labels.get(index, "")
+        lines.append(f"{label:>{LABEL_WIDTH}}{'┤' if label else '│'}{row}")
     first, last = f"{episodes[0]:g}", f"{episodes[-1]:g}"
-    middle = max(1, drawn - len(first) - len(last))
-    axis = first + ("episode" if middle > 9 else "").center(middle) + last
-    lines.append(_fit(" " * (LABEL_WIDTH + 1) + axis, width))
-    return lines
+    middle = max(1, len(rows[0]) - len(first) - len(last))
+    lines.append(margin + "└" + "─" * len(rows[0]))
+    lines.append(margin + " " + first + ("episode" if middle > 9 else "").center(middle) + last)
+    return [line[:width].ljust(width) for line in lines]
 
 
 def compact_chart(title: str, values: list[float], width: int, height: int) -> list[str]:
-    """A small chart for the training display: title and last value, the bars, then the
-    range. ``height + 2`` lines, each exactly ``width`` characters."""
+    """A small chart for the training display: title and last value, the bars, then the range.
+    ``height + 2`` lines, each exactly ``width`` characters."""
     finite = [v for v in values if not math.isnan(v)]
-    last = format_value(values[-1]) if values else "-"
-    lines = [_fit(f"{title}  {last}", width)]
+    lines = [f"{title}  {format_value(values[-1] if values else None)}"]
     if finite:
         # Few checkpoints yet: give each one up to three columns so the bars can be seen.
         repeat = max(1, min(3, width // len(values)))
-        widened = [value for value in values for _ in range(repeat)]
-        lines += [_fit(row, width) for row in chart_rows(widened, width, height)]
-        lines.append(_fit(f"{format_value(min(finite))} .. {format_value(max(finite))}", width))
-    else:
-        lines += [_fit("", width)] * height + [_fit("", width)]
-    return lines
-
-
-def side_by_side(panels: list[list[str]], gap: int = 2) -> list[str]:
-    """Place equally tall panels (lists of equal-width lines) next to each other."""
-    spacer = " " * gap
-    return [spacer.join(parts).rstrip() for parts in zip(*panels)]
+        lines += chart_rows([value for value in values for _ in range(repeat)], width, height)
+        lines.append(f"{format_value(min(finite))} .. {format_value(max(finite))}")
+    return [line[:width].ljust(width) for line in lines + [""] * (height + 2 - len(lines))]
 
 
 def grid(panels: list[list[str]], per_row: int, gap: int = 2) -> list[str]:
-    """Panels ``per_row`` to a line, rows of panels separated by a blank line."""
+    """Panels (equally tall lists of equal-width lines) ``per_row`` side by side, a blank line apart."""
     lines = []
     for start in range(0, len(panels), per_row):
-        if lines:
-            lines.append("")
-        lines += side_by_side(panels[start:start + per_row], gap)
+        lines += [""] if lines else []
+        lines += [(" " * gap).join(parts).rstrip() for parts in zip(*panels[start:start + per_row])]
     return lines
 
 
-def terminal_plot(curves: list[tuple[str, list[float], list[float]]],
-                  width: int, height: int = 8) -> str:
-    """Text charts of several curves (title, episodes, values), fitted to ``width``.
-
-    Two charts to a row when the terminal is wide enough, otherwise one under another.
-    """
+def terminal_plot(curves: list[tuple[str, list[float], list[float]]], width: int, height: int = 8) -> str:
+    """Text charts of curves (title, episodes, values): two to a row if ``width`` allows, else one."""
     per_row = 2 if width >= 2 * 40 + 2 else 1
     panel_width = (width - 2 * (per_row - 1)) // per_row
-    panels = [labelled_chart(title, episodes, values, panel_width, height)
-              for title, episodes, values in curves]
-    return "\n".join(grid(panels, per_row))
+    return "\n".join(grid([labelled_chart(title, episodes, values, panel_width, height)
+                           for title, episodes, values in curves], per_row))
 
 
 def learning_curves(run_dir: str | Path) -> tuple[list[tuple[str, list[float], list[float]]], str]:
-    """The four curves of a run (reward, steps, loss, epsilon) and where they come from.
-
-    Per episode from episodes.csv when there is one; otherwise the checkpoint averages
-    of training.log. Returns ([] , "") when the run has no history yet.
-    """
-    from retro_gamer.run.records import read_checkpoint_history, read_episodes
-
+    """A run's four curves (reward, steps, loss, epsilon) and where they come from: per episode from
+    episodes.csv when there is one, else the checkpoint averages of training.log; ([], "") if neither."""
     episodes = read_episodes(run_dir)
     if episodes:
-        x = episodes["episode"]
-        curves = [
-            ("total reward per episode", x, episodes["total_reward"]),
-            ("steps per episode", x, episodes["steps"]),
-            # An episode with no learning step has no loss: leave a gap, not a zero.
-            ("average loss", x, [loss if loss > 0 else math.nan for loss in episodes["avg_loss"]]),
-            ("epsilon (exploration)", x, episodes["epsilon"]),
-        ]
-        return curves, f"{len(x)} episodes from episodes.csv"
-    history = read_checkpoint_history(run_dir)
-    if not history:
-        return [], ""
-    x = [record["episode"] for record in history]
-
-    def column(key):
-        return [math.nan if record[key] is None else record[key] for record in history]
-
-    curves = [
-        ("average reward", x, column("avg_reward")),
-        ("average steps", x, column("avg_steps")),
-        ("average loss", x, column("avg_loss")),
-        ("epsilon (exploration)", x, column("epsilon")),
-    ]
-    return curves, f"{len(x)} checkpoints from training.log"
+        x, source = episodes["episode"], "episodes from episodes.csv"
+        titles = ("total reward per episode", "steps per episode")
+        # An episode with no learning step has no loss: leave a gap, not a zero.
+        loss = [value if value > 0 else math.nan for value in episodes["avg_loss"]]
+        columns = [episodes["total_reward"], episodes["steps"], loss, episodes["epsilon"]]
+    else:
+        history = read_checkpoint_history(run_dir)
+        if not history:
+            return [], ""
+        x, source = [record["episode"] for record in history], "checkpoints from training.log"
+        titles = ("average reward", "average steps")
+        columns = [[math.nan if record[key] is None else record[key] for record in history]
+                   for key in ("avg_reward", "avg_steps", "avg_loss", "epsilon")]
+    titles += ("average loss", "epsilon (exploration)")
+    return [(title, x, values) for title, values in zip(titles, columns)], f"{len(x)} {source}"
 
 
-def save_figure(curves: list[tuple[str, list[float], list[float]]], path: str | Path,
-                title: str) -> None:
+def save_figure(curves: list[tuple[str, list[float], list[float]]], path: str | Path, title: str) -> None:
     """Save the curves as a 2x2 figure (PNG, SVG or PDF, from the file's extension)."""
     path = Path(path)
     if path.suffix.lower() not in FIGURE_FORMATS:
-        raise RetroGamerError(
-            f"Cannot save a figure as '{path.name}': the file name must end in "
-            f"{', '.join(FIGURE_FORMATS)} so the format is clear. "
-            f"Example: --output {path.stem or 'curves'}.png"
-        )
-    try:
-        import matplotlib
+        raise RetroGamerError(f"Cannot save a figure as '{path.name}': the file name must end in "
+                              f"{', '.join(FIGURE_FORMATS)} so the format is clear. "
+                              f"Example: --output {path.stem or 'curves'}.png")
+    try:  # matplotlib is an optional extra, imported only when a figure is asked for
+        from matplotlib.figure import Figure  # a Figure of its own needs no display and no pyplot
     except ImportError:
         raise RetroGamerError(
-            "Saving a figure needs matplotlib, which is an optional extra of retro-gamer. "
-            "Install it with:  pip install \"retro-gamer-numpy[plot]\"  "
-            "(or leave out --output to draw the charts in the terminal, which needs nothing more)."
-        ) from None
-    # Agg draws to files only, so saving works on a server with no display.
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(2, 2, figsize=(12, 7))
-    for axis, (curve_title, episodes, values) in zip(axes.flat, curves):
+            "Saving a figure needs matplotlib, which is an optional extra of retro-gamer. Install it with:  "
+            "pip install \"retro-gamer-numpy[plot]\"  (or leave out --output to draw the charts in the "
+            "terminal, which needs nothing more).") from None
+    figure = Figure(figsize=(12, 7), layout="tight")
+    for axis, (curve_title, episodes, values) in zip(figure.subplots(2, 2).flat, curves):
         axis.plot(episodes, values, linewidth=1)
-        axis.set_title(curve_title)
-        axis.set_xlabel("episode")
+        axis.set(title=curve_title, xlabel="episode")
         axis.grid(alpha=0.3)
     figure.suptitle(title)
-    figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=150)
-    plt.close(figure)
-
-
-def _fit(text: str, width: int) -> str:
-    return text[:width].ljust(width)

@@ -21,11 +21,11 @@ def run_directory(text: str) -> Path:
     """The run folder named on the command line; it must exist and hold config.toml."""
     run_dir = Path(text)
     if not run_dir.is_dir():
-        raise RetroGamerError(f"There is no training run at '{text}': the folder does not exist. Make one with "
-                              f"'retro-gamer create --game GAME --output {text}', or check the path.")
+        raise RetroGamerError(f"There is no training run at '{text}': the folder does not exist. Make one "
+                              f"with 'retro-gamer create --game GAME --output {text}', or check the path.")
     if not (run_dir / "config.toml").is_file():
-        raise RetroGamerError(f"'{text}' is not a training run: it has no config.toml. A run folder is made by "
-                              f"'retro-gamer create --game GAME --output {text}'.")
+        raise RetroGamerError(f"'{text}' is not a training run: it has no config.toml. A run folder is made "
+                              f"by 'retro-gamer create --game GAME --output {text}'.")
     return run_dir
 
 
@@ -51,13 +51,14 @@ example:
         raise RetroGamerError(f"'{args.output}' is a file; --output must name a folder for the run.")
     if (output / "training.log").exists() or any((output / "checkpoints").glob("*.npz")):
         raise RetroGamerError(
-            f"'{args.output}' already holds a trained run (checkpoints or training.log). Creating it again would "
-            f"leave checkpoints that do not match the new config. Choose another --output, or edit "
-            f"{output / 'config.toml'} and keep training; '{command_line('clean', args.output)}' deletes the old "
-            "training first.")
+            f"'{args.output}' already holds a trained run (checkpoints or training.log). Creating it again "
+            "would leave checkpoints that do not match the new config. Choose another --output, or edit "
+            f"{output / 'config.toml'} and keep training; '{command_line('clean', args.output)}' deletes the "
+            "old training first.")
     section = resolve_game(args.game)
     metadata = metadata_for_game(section)
-    given = {name: getattr(args, name) for name in (*HYPERPARAMETERS, *OLD_NAMES, *LAYER_DEFAULTS) if hasattr(args, name)}
+    given = {name: getattr(args, name) for name in (*HYPERPARAMETERS, *OLD_NAMES, *LAYER_DEFAULTS)
+             if hasattr(args, name)}
     config = new_config(section, metadata, given)
     replacing = (output / "config.toml").exists()
     write_config(output, config)
@@ -68,13 +69,16 @@ example:
             ("characters", " ".join(metadata.character_set) if metadata.character_set
              else "not listed: found by random play when training starts")]
     rows += [("observe state", ", ".join(metadata.observe_state))] * bool(metadata.observe_state)
-    rows += [("observation", f"{metadata.observation_function} (your function)")] * bool(metadata.observation_function)
+    if metadata.observation_function:
+        rows.append(("observation", f"{metadata.observation_function} (your function)"))
     if metadata.egocentric:
-        rows.append(("view", f"the {2 * metadata.egocentric_radius + 1} x {2 * metadata.egocentric_radius + 1} "
-                             f"window around {metadata.egocentric_player!r}"))
-    rows += [("network", f"{'CNN (spatial = true)' if metadata.spatial else 'MLP (spatial = false)'}, hidden layers "
-                         f"{config['model']['hidden_sizes']}"),
-             ("episodes", str(config["training"]["training_episodes"])), ("engine", config["training"]["engine"])]
+        rows.append(("view", f"the {2 * metadata.egocentric_radius + 1} x "
+                             f"{2 * metadata.egocentric_radius + 1} window around "
+                             f"{metadata.egocentric_player!r}"))
+    rows += [("network", f"{'CNN (spatial = true)' if metadata.spatial else 'MLP (spatial = false)'}, hidden "
+                         f"layers {config['model']['hidden_sizes']}"),
+             ("episodes", str(config["training"]["training_episodes"])),
+             ("engine", config["training"]["engine"])]
     print(f"Created a training run in {output}")
     for label, value in rows:
         print(f"  {label:<14}{value}")
@@ -107,8 +111,8 @@ example:
         loaded = trainer.resume(args.resume)
         total = trainer.hp["training_episodes"]
         if trainer.complete:
-            print(f"Training already complete ({total} episodes). To keep training, increase training_episodes "
-                  "in config.toml.")
+            print(f"Training already complete ({total} episodes). To keep training, increase "
+                  "training_episodes in config.toml.")
             return 0
         if loaded is not None:
             print(f"Resuming from {loaded.name}: episode {trainer.episode + 1} of {total}.")
@@ -122,8 +126,8 @@ example:
             trainer.train(on_checkpoint=display.on_checkpoint, on_episode=display.on_episode)
         except TrainingInterrupted as stop:
             display.close()
-            print("\nStopped before the first episode finished, so there was nothing to save. Start again with:  "
-                  f"{command_line('train', args.run_dir)}" if stop.checkpoint is None else
+            print("\nStopped before the first episode finished, so there was nothing to save. Start again "
+                  f"with:  {command_line('train', args.run_dir)}" if stop.checkpoint is None else
                   f"\nStopped. Episodes 1-{stop.episode} are kept in checkpoint {stop.checkpoint.name}.\n"
                   f"Resume with:  {command_line('train', args.run_dir)}")
             return 130
@@ -162,7 +166,8 @@ the last 5 checkpoint lines of training.log and the list of checkpoints.
 
     raw = read_config(run_dir).raw
     game = raw.get("game", {})
-    print(f"{'Game module':<14}: {game.get('module', '?')}" + (f"  (factory {game['factory']})" if game.get("factory") else ""))
+    factory = f"  (factory {game['factory']})" if game.get("factory") else ""
+    print(f"{'Game module':<14}: {game.get('module', '?')}{factory}")
     for label in ("Metadata", "Preprocessing", "Model", "Training"):
         print(f"{label:<14}: {raw.get(label.lower(), {})}")
     history = read_checkpoint_history(run_dir)
@@ -197,7 +202,8 @@ and asks first.
         n_checkpoints = sum(p.suffix in (".npz", ".pt") and not p.name.startswith("replay_") for p in doomed)
         print(f"Will remove {n_checkpoints} checkpoint(s) and the training records from {args.run_dir}:")
         for path in doomed:
-            print(f"  {path.relative_to(run_dir)}" + ("  (a link: only the link is removed)" * path.is_symlink()))
+            link = "  (a link: only the link is removed)" if path.is_symlink() else ""
+            print(f"  {path.relative_to(run_dir)}{link}")
         print("config.toml is kept.")
         if not args.yes and not _confirm("Proceed? [y/N] "):
             print("Nothing was removed.")
@@ -241,7 +247,8 @@ def remove_listed(run_dir: Path, doomed: list[Path]) -> list[Path]:
     try:
         for path in doomed:
             *folders, name = path.relative_to(run_dir).parts
-            folder_fd = os.open(os.path.join(*folders), directory | os.O_NOFOLLOW, dir_fd=run_fd) if folders else run_fd
+            folder_fd = (os.open(os.path.join(*folders), directory | os.O_NOFOLLOW, dir_fd=run_fd)
+                         if folders else run_fd)
             try:
                 os.unlink(name, dir_fd=folder_fd)
             except FileNotFoundError:
@@ -281,8 +288,8 @@ pip install "retro-gamer-numpy[plot]").
     curves, source = charts.learning_curves(run_dir)
     if not curves:
         raise RetroGamerError(f"{args.run_dir} has no training history to plot yet: neither episodes.csv nor "
-                              "checkpoint lines in training.log. They are written at every checkpoint (each 100 "
-                              f"episodes) by '{command_line('train', args.run_dir)}'.")
+                              "checkpoint lines in training.log. They are written at every checkpoint (each "
+                              f"100 episodes) by '{command_line('train', args.run_dir)}'.")
     if args.output:
         charts.save_figure(curves, args.output, title=f"Training: {run_dir.resolve().name}")
         print(f"Saved the learning curves of {args.run_dir} to {args.output}")
@@ -305,7 +312,8 @@ example:
     run_dir = run_directory(args.run_dir)
     from retro_gamer.cli.evaluate import evaluate_checkpoints, format_table
 
-    results = evaluate_checkpoints(run_dir, args.checkpoint, episodes=args.episodes, seed=args.seed, progress=print)
+    results = evaluate_checkpoints(run_dir, args.checkpoint, episodes=args.episodes, seed=args.seed,
+                                   progress=print)
     print()
     print(format_table(results))
     return 0

@@ -1,25 +1,29 @@
 """Watching a trained agent play, in the terminal.
 
-The game is drawn by retro-games' own TerminalView, and its input source is a
-PolicyInput: each turn the network reads the board, and the action with the highest
-Q-value is "pressed". Beside the board a small panel shows the Q-value of every action
-for the board on screen, with the one the agent will press marked, so you can see what
-the network thinks of each move, and how sure it is. Enter or Escape quits.
+The game is drawn by retro-games' own TerminalView, and its input source is a PolicyInput:
+each turn the network reads the board and "presses" the action with the highest Q-value.
+Beside the board a panel shows the Q-value of every action, the chosen one marked, so you
+can see what the network thinks of each move, and how sure it is. Enter or Escape quits.
 """
 from __future__ import annotations
 
 import sys
 from time import perf_counter, sleep
 
+from blessed import Terminal
+from retro.errors import GameError as RetroGameError, TerminalTooSmall
+from retro.views.terminal import TerminalView
+
 from retro_gamer.errors import GameError, RetroGamerError
+from retro_gamer.game.loading import build_game, load_game_factory
+from retro_gamer.policy import PolicyInput, TrainedPolicy
 
 QUIT_KEYS = ("KEY_ENTER", "KEY_ESCAPE")
 BAR_WIDTH = 6
-CHOSEN = "▶"
 
 
 def action_label(key: str | None) -> str:
-    """A short name for an action: 'KEY_RIGHT' -> 'right', None -> 'no-op'."""
+    """A short name for an action: 'KEY_RIGHT' -> 'right', ' ' -> "' '", None -> 'no-op'."""
     if key is None:
         return "no-op"
     if key.startswith("KEY_"):
@@ -28,49 +32,42 @@ def action_label(key: str | None) -> str:
 
 
 def q_value_lines(labels: list[str], q_values, turn: int) -> list[str]:
-    """The panel's text: a title, one line per action (value and a bar from the
-    smallest to the largest Q-value; the chosen action marked), then the turn."""
-    best = int(q_values.argmax())
-    low, high = float(q_values.min()), float(q_values.max())
+    """The panel: a title, one line per action (its value and a bar from the smallest to the
+    largest Q-value, the chosen action marked ▶), then the turn. q_values: (n_actions,)."""
+    best, low, high = int(q_values.argmax()), float(q_values.min()), float(q_values.max())
     label_width = max(len(label) for label in labels)
     lines = ["Q-values, next move"]
     for index, (label, value) in enumerate(zip(labels, q_values)):
         share = (float(value) - low) / (high - low) if high > low else 1.0
-        bar = "█" * round(share * BAR_WIDTH)
-        mark = CHOSEN if index == best else " "
-        lines.append(f"{mark} {label:<{label_width}} {float(value):+7.2f} {bar}")
-    lines.append(f"turn {turn}  Enter/Esc quits")
-    return lines
+        mark = "▶" if index == best else " "
+        lines.append(f"{mark} {label:<{label_width}} {float(value):+7.2f} {'█' * round(share * BAR_WIDTH)}")
+    return lines + [f"turn {turn}  Enter/Esc quits"]
 
 
 def q_value_line(labels: list[str], q_values) -> str:
-    """The same on one line, for a terminal with no room for the panel: the chosen
-    action in brackets."""
-    best = int(q_values.argmax())
+    """The same on one line, for a terminal with no room for the panel; the chosen action in brackets."""
     parts = [f"{label} {float(value):+.1f}" for label, value in zip(labels, q_values)]
+    best = int(q_values.argmax())
     parts[best] = f"[{parts[best]}]"
     return "Q: " + " ".join(parts)
 
 
 class QValuePanel:
-    """Draws the Q-value panel where it fits: under the board, else to its right,
-    else as one line under the board, else nowhere (the game itself always shows)."""
+    """Draws the Q-value panel where it fits: under the board, else to its right, else as one
+    line under the board, else nowhere (the game itself always shows)."""
 
     def __init__(self, terminal, view, labels: list[str]):
-        self.terminal = terminal
-        self.view = view
-        self.labels = labels
+        self.terminal, self.view, self.labels = terminal, view, labels
 
     def draw(self, game, q_values) -> None:
-        self._write(game, q_value_lines(self.labels, q_values, game.turn_number),
-                    q_value_line(self.labels, q_values))
+        lines = q_value_lines(self.labels, q_values, game.turn_number)
+        self._write(game, lines, q_value_line(self.labels, q_values))
 
     def draw_message(self, game, message: str) -> None:
         self._write(game, [message], message)
 
     def _write(self, game, lines: list[str], one_line: str) -> None:
-        term = self.terminal
-        width = max(len(line) for line in lines)
+        term, width = self.terminal, max(len(line) for line in lines)
         left, top = self.view.get_view_origin_coords(game)
         view_width, view_height = game.view_size
         state_lines = self.view.state_height(game)
@@ -84,33 +81,19 @@ class QValuePanel:
             lines = [one_line[:width]]
         else:
             return
-        text = "".join(term.move_xy(x, y + row) + line.ljust(width) for row, line in enumerate(lines))
-        sys.stdout.write(text)
+        sys.stdout.write("".join(term.move_xy(x, y + row) + line.ljust(width) for row, line in enumerate(lines)))
         sys.stdout.flush()
 
 
 def play(run_dir, checkpoint: str | None = None, framerate: float = 12.0) -> str:
-    """Let the agent of ``run_dir`` play one game in this terminal.
-
-    Returns a one-line summary to print once the game screen has closed.
-    Raises RetroGamerError when the output is not a terminal or the terminal is too
-    small for the board.
-    """
-    from blessed import Terminal
-    from retro.errors import GameError as RetroGameError
-    from retro.errors import TerminalTooSmall
-    from retro.views.terminal import TerminalView
-
-    from retro_gamer.game.loading import build_game, load_game_factory
-    from retro_gamer.policy import PolicyInput, TrainedPolicy
-
+    """Let the agent of ``run_dir`` play one game in this terminal; return a one-line summary to print
+    once the game screen has closed. Raises RetroGamerError when the output is not a terminal, the
+    terminal is too small for the board, or the game fails."""
     if not (sys.stdout.isatty() and sys.stdin.isatty()):
         raise RetroGamerError(
-            "'retro-gamer play' draws the game in a terminal and reads Enter or Escape from "
-            "the keyboard, but its input or output is not a terminal (a pipe or a file?). "
-            "Run it directly in a terminal window. To measure an agent without watching it, "
-            "use 'retro-gamer eval RUN_DIR'."
-        )
+            "'retro-gamer play' draws the game in a terminal and reads Enter or Escape from the keyboard, "
+            "but its input or output is not a terminal (a pipe or a file?). Run it directly in a terminal "
+            "window. To measure an agent without watching it, use 'retro-gamer eval RUN_DIR'.")
     policy = TrainedPolicy(run_dir, checkpoint)
     game = build_game(load_game_factory(policy.config.game))
     game.input_source = PolicyInput(policy, game)
@@ -121,48 +104,39 @@ def play(run_dir, checkpoint: str | None = None, framerate: float = 12.0) -> str
     try:
         view.check_terminal_size(game)
         with terminal.fullscreen(), terminal.hidden_cursor(), terminal.cbreak():
-            stopped = _watch(game, policy, terminal, view, panel, framerate)
+            stopped = _watch(game, view, policy, panel, framerate)
     except TerminalTooSmall as error:
-        raise GameError(_too_small_message(error, game, view)) from None
+        width, height = game.view_size
+        raise GameError(
+            f"{error} The game needs a terminal of at least {width + view.BORDER_X} columns and "
+            f"{height + view.BORDER_Y + view.state_height(game)} lines (the {width}x{height} board, its "
+            "border and the game state). Enlarge the window or make the font smaller, then run the "
+            "command again.") from None
     except RetroGameError as error:
         raise GameError(
-            f"The game stopped with an error on turn {game.turn_number}: "
-            f"{type(error).__name__}: {error}. This is a problem in the game's code, "
-            f"not in the agent: fix the game, then watch again."
-        ) from None
+            f"The game stopped with an error on turn {game.turn_number}: {type(error).__name__}: {error}. "
+            "This is a problem in the game's code, not in the agent: fix the game, then watch again.") from None
     ending = "you stopped it" if stopped else "the game ended"
     state = ", ".join(f"{key}={value}" for key, value in sorted(game.state.items()))
-    return (f"Checkpoint {policy.checkpoint_name} played {game.turn_number} turns "
-            f"({ending}). Final state: {state}")
+    return (f"Checkpoint {policy.checkpoint_name} played {game.turn_number} turns ({ending}). "
+            f"Final state: {state}")
 
 
-def _watch(game, policy, terminal, view, panel, framerate: float) -> bool:
+def _watch(game, view, policy, panel, framerate: float) -> bool:
     """The play loop; True when the user quit, False when the game ended by itself."""
     game.view = view
     game.start()
-    seconds_per_turn = 1.0 / framerate
     while game.playing:
         started = perf_counter()
-        if terminal.inkey(0).name in QUIT_KEYS:
+        if panel.terminal.inkey(0).name in QUIT_KEYS:
             return True
-        game.step()   # inside it, the PolicyInput presses the key with the highest Q-value
+        game.step()  # inside it, the PolicyInput presses the key with the highest Q-value
         if game.playing:
-            # What the network thinks of the board now on screen: the values its next
-            # move will be chosen from, so the panel and the board tell one story.
+            # The values the next move will be chosen from, for the board now on screen:
+            # the panel and the board tell one story.
             panel.draw(game, policy.q_values(game))
-        sleep(max(0.0, seconds_per_turn - (perf_counter() - started)))
+        sleep(max(0.0, 1.0 / framerate - (perf_counter() - started)))
     panel.draw_message(game, f"Game over after {game.turn_number} turns. Enter or Escape quits.")
-    while terminal.inkey().name not in QUIT_KEYS:
+    while panel.terminal.inkey().name not in QUIT_KEYS:
         pass
     return False
-
-
-def _too_small_message(error, game, view) -> str:
-    view_width, view_height = game.view_size
-    columns = view_width + view.BORDER_X
-    lines = view_height + view.BORDER_Y + view.state_height(game)
-    return (
-        f"{error} The game needs a terminal of at least {columns} columns and {lines} lines "
-        f"(the {view_width}x{view_height} board, its border and the game state). Enlarge the "
-        f"window or make the font smaller, then run the command again."
-    )

@@ -132,5 +132,5 @@ def play_episode(agent: DQNAgent, env) -> dict:
         state = next_state          # easy to overlook: the next turn starts from here
         if done:
             break
-    return {"total_reward": total_reward, "steps": turn, "avg_loss": float(np.mean(losses)) if losses else 0.0,
-            "learned": bool(losses), "seconds": time.perf_counter() - started}
+    return {"total_reward": total_reward, "steps": turn, "learned": bool(losses),
+            "avg_loss": float(np.mean(losses)) if losses else 0.0, "seconds": time.perf_counter() - started}

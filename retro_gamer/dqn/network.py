@@ -209,12 +209,12 @@ def rationale(metadata, net: QNetwork) -> str:
         lines = [f"Input: {net.obs_size} numbers of game state, no board (board = false)"]
     else:
         channels, height, width = m.board_shape
-        lines = [f"Input: {net.obs_size} numbers = board {channels} channel{'s' * (channels != 1)} x {height} x "
-                 f"{width} cells ({channels * height * width}) + {extras} extras",
+        lines = [f"Input: {net.obs_size} numbers = board {channels} channel{'s' * (channels != 1)} x "
+                 f"{height} x {width} cells ({channels * height * width}) + {extras} extras",
                  f"  board: one channel per character ({' '.join(m.character_set or [])}), 1 where that "
                  "character is shown; empty and unknown cells are all zeros",
-                 f"  board: the {height} x {width} window around {m.egocentric_player!r}, with one more channel "
-                 "marking the cells beyond the board's edge" if m.egocentric else
+                 f"  board: the {height} x {width} window around {m.egocentric_player!r}, with one more "
+                 "channel marking the cells beyond the board's edge" if m.egocentric else
                  "  board: the whole board, {} x {} (width x height)".format(*m.board_size)]
     if extras and m.observe_state:
         lines.append(f"  extras: {', '.join(m.observe_state)} from the game state")

@@ -67,11 +67,16 @@ class Adam:
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what state_dict() returned; ValueError if it was saved for another network."""
-        for moment in ("m", "v"):
-            mine, saved = getattr(self, moment), state[moment]
-            if mine.keys() != saved.keys() or any(np.shape(saved[n]) != a.shape for n, a in mine.items()):
-                raise ValueError("the saved optimiser state belongs to a network of another shape")
+        check_fits(self.params, state)
         for moment in ("m", "v"):
             for name, value in state[moment].items():
                 getattr(self, moment)[name][...] = value
         self.steps, self.lr = int(state["steps"]), float(state["lr"])
+
+
+def check_fits(params: dict, state: dict) -> None:
+    """ValueError unless the saved moments have the names and shapes of ``params``."""
+    for moment in ("m", "v"):
+        saved = state[moment]
+        if saved.keys() != params.keys() or any(np.shape(saved[n]) != p.shape for n, p in params.items()):
+            raise ValueError("the saved optimiser state belongs to a network of another shape")

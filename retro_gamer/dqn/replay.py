@@ -103,7 +103,8 @@ class ReplayMemory:
         size = len(state["actions"])
         for name in self.ARRAYS:
             mine = getattr(self, name)
-            if np.shape(state[name]) != (size, *mine.shape[1:]) or np.asarray(state[name]).dtype != mine.dtype:
+            saved = np.asarray(state[name])
+            if saved.shape != (size, *mine.shape[1:]) or saved.dtype != mine.dtype:
                 raise ValueError(f"the saved {name} does not fit this memory")
         if int(state["capacity"]) != self.capacity or not 0 <= int(state["position"]) < self.capacity:
             raise ValueError(f"it was saved with memory_capacity = {int(state['capacity'])}")

@@ -18,6 +18,8 @@ from retro_gamer.dqn import network as plain
 from retro_gamer.dqn.layers import conv3x3_backward, conv3x3_forward, relu_backward, relu_forward
 from retro_gamer.fast.sparse_conv import sparse_conv_backward, sparse_conv_forward
 
+ONE_BOARD_PATH = True     # tests/benchmarks/engines.py switches it off to measure what it buys
+
 
 def onehot_columns(codes: np.ndarray, n_channels: int, spatial: bool):
     """Where the ones of one_hot(codes) sit: codes (B, cells) -> (rows (N,), cols (N,)), one
@@ -34,13 +36,13 @@ def onehot_columns(codes: np.ndarray, n_channels: int, spatial: bool):
 
 class FlatArrays(dict):
     """A dict name -> array whose arrays are views into one vector, ``.flat``; Linear
-    weights (out, in) are views of an (in, out) block. ``nonzero_rows`` (gradients only):
+    weights (out, in) are views of an (in, out) block. ``sparse_rows`` (gradients only):
     see FastMLP.backward."""
 
     def __init__(self, shapes: dict, dtype):
         super().__init__()
         self.flat = np.zeros(sum(int(np.prod(shape)) for shape in shapes.values()), dtype)
-        self.nonzero_rows = None
+        self.sparse_rows = None
         offset = 0
         for name, shape in shapes.items():
             block = self.flat[offset:offset + int(np.prod(shape))]
@@ -98,7 +100,7 @@ class FastMLP(FastNetwork):
         n_channels = self.board_shape[0] if self.board_shape else 0
         n_board = codes.shape[1] * n_channels
         z = extras @ rows_of_inputs[n_board:] + bias
-        if len(codes) == 1:
+        if len(codes) == 1 and ONE_BOARD_PATH:
             # The agent's greedy move: for one board the batched gather below costs more
             # than its arithmetic, and the sum of the occupied cells' rows is all there is.
             cells = codes[0].nonzero()[0]
@@ -120,16 +122,17 @@ class FastMLP(FastNetwork):
     def backward(self, d_q: np.ndarray) -> dict:
         """d_q: (B, n_actions) -> the gradients (self.grads: the next backward overwrites them).
 
-        After forward_codes, grads.nonzero_rows names the only rows of the first weight's
-        (in, out) block that can be non-zero: the inputs that held a one somewhere in the
-        batch. Clipping and Adam may skip the others (optim.py).
+        After forward_codes, grads.sparse_rows = (stop, width, rows) says that grads.flat[:stop],
+        seen as rows of ``width`` (the first weight's board inputs, stored (in, out) first in
+        the vector), is zero but in ``rows``: the inputs that held a one somewhere in the batch.
+        Clipping and Adam skip the others (optim.py).
         """
         d_z = self._backward_to_first(d_q)
         _, _, d_weight, d_bias = self.linears[0]
         d_bias[...] = d_z.sum(axis=0)
         if self._first[0] == "dense":
             np.matmul(self._first[1].T, d_z, out=d_weight.T)
-            self.grads.nonzero_rows = None
+            self.grads.sparse_rows = None
             return self.grads
         _, rows, cols, extras = self._first
         d_rows = d_weight.T                                           # (in, out)
@@ -138,8 +141,8 @@ class FastMLP(FastNetwork):
         # A board input's gradient is d_z summed over the samples where it holds a one; it is
         # zero elsewhere. Clear the rows the previous batch wrote, then write this batch's:
         # most inputs hold a one in a single sample, whose d_z row is then their gradient.
-        before = self.grads.nonzero_rows
-        d_rows[:n_board][before if before is not None else slice(None)] = 0.0
+        before = self.grads.sparse_rows
+        d_rows[:n_board][before[2] if before is not None else slice(None)] = 0.0
         d_rows[cols] = d_z[rows]
         # The few inputs shared by several samples need sums: with hits[k, b] = 1 when sample b
         # has a one at shared input k, they are one small matrix product.
@@ -150,7 +153,7 @@ class FastMLP(FastNetwork):
             hits = np.zeros((len(shared), len(d_z)), self.dtype)
             hits[np.searchsorted(shared, cols[in_shared]), rows[in_shared]] = 1.0
             d_rows[shared] = hits @ d_z
-        self.grads.nonzero_rows = np.flatnonzero(counts)
+        self.grads.sparse_rows = (n_board * d_rows.shape[1], d_rows.shape[1], np.flatnonzero(counts))
         return self.grads
 
 

@@ -17,7 +17,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from retro_gamer.errors import ConfigError, GameError, problem, problem_report, toml_value, unknown_key_problem
+from retro_gamer.errors import (ConfigError, GameError, problem, problem_report, toml_value,
+                                unknown_key_problem)
 from retro_gamer.settings import PREPROCESSING, SETTINGS, is_whole_number, value_problems
 
 DESCRIPTION_FIELDS = ("actions", "reward", "character_set", "board_size", "observation_function", "factory")
@@ -35,7 +36,8 @@ BUILTIN_DESCRIPTIONS: dict[str, dict] = {
         "spatial": False,
     },
 }
-MINIMAL_SECTION = '[tool.retro-gamer]\nactions = ["KEY_RIGHT", "KEY_UP", "KEY_LEFT", "KEY_DOWN"]\nreward = "score"'
+MINIMAL_SECTION = ('[tool.retro-gamer]\nactions = ["KEY_RIGHT", "KEY_UP", "KEY_LEFT", "KEY_DOWN"]\n'
+                   'reward = "score"')
 
 
 def _default(name: str):
@@ -116,7 +118,8 @@ class GameMetadata:
     def parse(cls, d: dict, where: str = "the game description") -> tuple[GameMetadata, list[str]]:
         """(metadata, problems with the keys of ``d``), the values not checked yet."""
         known = DESCRIPTION_FIELDS + PREPROCESSING + MEASURED_FIELDS
-        found = [unknown_key_problem(key, value, known, where) for key, value in d.items() if key not in known]
+        found = [unknown_key_problem(key, value, known, where) for key, value in d.items()
+                 if key not in known]
         # Copies, so that growing a character set never changes the table it came from.
         values = {key: copy.deepcopy(value) for key, value in d.items() if key in known}
         metadata = cls(values.pop("actions", None), values.pop("reward", None))
@@ -153,13 +156,13 @@ class GameMetadata:
                      "(the search stops at site-packages).")
             fix = f"create {source.parent / 'pyproject.toml'} containing:"
         else:
-            found, fix = f"{pyproject} has no [tool.retro-gamer] section.", f"add this section to {pyproject}:"
+            found = f"{pyproject} has no [tool.retro-gamer] section."
+            fix = f"add this section to {pyproject}:"
         raise ConfigError(
-            f"Cannot find the description of the game {module_name!r}.\n{found}\n"
-            "retro-gamer needs it to know which keys the agent may press and which value of\n"
-            f"game.state is the reward it should learn to increase.\n\nTo fix it, {fix}\n\n{MINIMAL_SECTION}\n\n"
-            "List the keys your game responds to, and name a number in game.state that goes\n"
-            "up when the player does well.")
+            f"Cannot find the description of the game {module_name!r}.\n{found}\nretro-gamer needs it to "
+            "know which keys the agent may press and which value of\ngame.state is the reward it should "
+            f"learn to increase.\n\nTo fix it, {fix}\n\n{MINIMAL_SECTION}\n\nList the keys your game "
+            "responds to, and name a number in game.state that goes\nup when the player does well.")
 
     def to_dict(self) -> dict:
         """The [metadata] section of config.toml: the set description fields (TOML has no null),
@@ -172,8 +175,10 @@ class GameMetadata:
 
     def preprocessing_dict(self) -> dict:
         """The [preprocessing] section of config.toml (an unset egocentric_player left out)."""
-        d = {name: copy.deepcopy(getattr(self, name)) for name in PREPROCESSING if getattr(self, name) is not None}
-        d["observe_state_sizes"] = {k: v for k, v in self.observe_state_sizes.items() if k in self.observe_state}
+        d = {name: copy.deepcopy(getattr(self, name)) for name in PREPROCESSING
+             if getattr(self, name) is not None}
+        d["observe_state_sizes"] = {key: size for key, size in self.observe_state_sizes.items()
+                                    if key in self.observe_state}
         return d
 
     # -- checking -----------------------------------------------------------------------
@@ -188,83 +193,90 @@ class GameMetadata:
         """Every problem of this description, each a short lesson with its fix."""
         found = _actions_problems(self.actions) + _reward_problems(self.reward) + _board_problems(self)
         for name, example, role in (
-                ("observation_function", "my_game:observe", "f(game) that returns the numbers the agent sees"),
+                ("observation_function", "my_game:observe", "f(game) returning the numbers the agent sees"),
                 ("factory", "my_game:create_game", "a function with no arguments that returns a new Game")):
             if getattr(self, name) is not None and not is_function_path(getattr(self, name)):
-                found.append(problem(f"{name} = {toml_value(getattr(self, name))}",
-                                     f'{name} names {role}, written as "module:function" so that it can '
-                                     "be imported.", f'{name} = "{example}"'))
+                found.append(problem(
+                    f"{name} = {toml_value(getattr(self, name))}",
+                    f'{name} names {role}, written as "module:function" so that it can be imported.',
+                    f'{name} = "{example}"'))
         found += [p for name in PREPROCESSING for p in value_problems(name, getattr(self, name))]
         if not (is_whole_number(self.extras_size) and self.extras_size >= 0):
-            found.append(problem(f"extras_size = {toml_value(self.extras_size)}",
-                                 "extras_size is the measured length of the observation after the board, "
-                                 "a count: a whole number, 0 or more.", "delete the line; it is measured again."))
+            found.append(problem(
+                f"extras_size = {toml_value(self.extras_size)}",
+                "extras_size is the measured length of the observation after the board, a count: a whole "
+                "number, 0 or more.", "delete the line; it is measured again."))
         return found + _relation_problems(self)
 
 
 def _missing(name: str, example: str, why: str) -> list[str]:
     return [problem(f"{name} is missing", f"The description must say {why}",
-                    f"add a line such as: {name} = {example}\nA minimal description is:\n" + MINIMAL_SECTION)]
+                    f"add a line such as: {name} = {example}\nA minimal description is:\n{MINIMAL_SECTION}")]
 
 
 def _actions_problems(actions) -> list[str]:
     if actions is None:
-        return _missing("actions", toml_value(ARROW_KEYS),
-                        "which keys the agent may press: the network has one output per action, plus a no-op.")
+        return _missing("actions", toml_value(ARROW_KEYS), "which keys the agent may press: the network has "
+                        "one output per action, plus a no-op.")
+    written = f"actions = {toml_value(actions)}"
     if not isinstance(actions, list) or not actions or not all(isinstance(a, str) and a for a in actions):
-        return [problem(f"actions = {toml_value(actions)}", "actions must be a non-empty list of key names. Each "
-                        "one becomes an output of the network, the agent's estimate of how good pressing that "
-                        "key is.", f"actions = {toml_value(ARROW_KEYS)}")]
+        return [problem(written, "actions must be a non-empty list of key names. Each one becomes an output "
+                        "of the network, the agent's estimate of how good pressing that key is.",
+                        f"actions = {toml_value(ARROW_KEYS)}")]
     found, odd = [], [a for a in actions if not (a.startswith("KEY_") or len(a) == 1)]
     if odd:
-        found.append(problem(f"actions = {toml_value(actions)}",
-                             f'{toml_value(odd)} cannot be pressed: a key is either a special key named like '
-                             '"KEY_RIGHT" or "KEY_SPACE", or a single character such as "w". The game would '
-                             "never see the keystroke, so the agent would waste an output on it.",
-                             'actions = ["KEY_LEFT", "KEY_RIGHT", " "]   (arrow keys and the space bar, for example)'))
+        found.append(problem(
+            written, f'{toml_value(odd)} cannot be pressed: a key is either a special key named like '
+            '"KEY_RIGHT" or "KEY_SPACE", or a single character such as "w". The game would never see the '
+            'keystroke, so the agent would waste an output on it.',
+            'actions = ["KEY_LEFT", "KEY_RIGHT", " "]   (arrow keys and the space bar, for example)'))
     if len(set(actions)) < len(actions):
-        found.append(problem(f"actions = {toml_value(actions)}", "A key is listed more than once; two outputs "
-                             "for the same key would split what the agent learns about it.",
+        found.append(problem(written, "A key is listed more than once; two outputs for the same key would "
+                             "split what the agent learns about it.",
                              f"actions = {toml_value(list(dict.fromkeys(actions)))}"))
     return found
 
 
 def _reward_problems(reward) -> list[str]:
     if reward is None:
-        return _missing("reward", '"score"', "which number in game.state is the score: its change over a turn "
-                        "is the reward the agent learns to increase.")
+        return _missing("reward", '"score"', "which number in game.state is the score: its change over a "
+                        "turn is the reward the agent learns to increase.")
     if not isinstance(reward, str) or not reward:
-        return [problem(f"reward = {toml_value(reward)}", "reward must name a number in game.state. The reward "
-                        "of a turn is how much that number changed, and the agent learns to make it grow.",
+        return [problem(f"reward = {toml_value(reward)}", "reward must name a number in game.state. The "
+                        "reward of a turn is how much that number changed, and the agent learns to make it "
+                        "grow.",
                         'reward = "score"')]
     return []
 
 
 def _board_problems(m: GameMetadata) -> list[str]:
-    chars, found, fix = m.character_set, [], 'character_set = ["@", "*", "#"]   or delete the line: training then discovers them'
-    if chars is not None and not (isinstance(chars, list) and all(isinstance(c, str) and len(c) == 1 for c in chars)):
-        bad = [c for c in chars if not (isinstance(c, str) and len(c) == 1)] if isinstance(chars, list) else chars
-        found.append(problem(f"character_set = {toml_value(chars)}", f"Every entry must be one character (found "
-                             f"{toml_value(bad)}): each character of the board gets its own input channel, one "
-                             "0/1 value per cell.", fix))
+    chars, found = m.character_set, []
+    written, fix = f"character_set = {toml_value(chars)}", \
+        'character_set = ["@", "*", "#"]   or delete the line: training then discovers them'
+    bad = [c for c in chars if not (isinstance(c, str) and len(c) == 1)] if isinstance(chars, list) else chars
+    if chars is not None and bad:
+        found.append(problem(written, f"Every entry must be one character (found {toml_value(bad)}): each "
+                             "character of the board gets its own input channel, one 0/1 value per cell.",
+                             fix))
     elif chars == [] and m.board is not False and m.observation_function is None:
-        found.append(problem("character_set = []", "The board is encoded as one channel per listed character, "
-                             "so with none listed every cell would look empty and the agent would see nothing of "
+        found.append(problem(written, "The board is encoded as one channel per listed character, so with "
+                             "none listed every cell would look empty and the agent would see nothing of "
                              "the board.", fix))
     elif chars and " " in chars:
-        found.append(problem(f"character_set = {toml_value(chars)}", "A space is how retro-games draws an empty "
-                             "cell; empty cells are already all zeros, so a channel for it would only repeat what "
-                             "the others say.", f"character_set = {toml_value([c for c in chars if c != ' '])}"))
+        found.append(problem(written, "A space is how retro-games draws an empty cell; empty cells are "
+                             "already all zeros, so a channel for it would only repeat what the others say.",
+                             f"character_set = {toml_value([c for c in chars if c != ' '])}"))
     elif chars and len(set(chars)) < len(chars):
-        found.append(problem(f"character_set = {toml_value(chars)}", "A character appears more than once; a "
-                             "character can own only one channel.",
+        found.append(problem(written, "A character appears more than once; a character can own only one "
+                                      "channel.",
                              f"character_set = {toml_value(list(dict.fromkeys(chars)))}"))
     size = m.board_size
     if size is not None and not (isinstance(size, (tuple, list)) and len(size) == 2
                                  and all(is_whole_number(s) and s > 0 for s in size)):
-        found.append(problem(f"board_size = {toml_value(size)}", "board_size is [width, height] in cells, two "
-                             "positive whole numbers. It is read from the game itself, so it should not need "
-                             "editing.", "board_size = [32, 16]   or delete the line and run 'retro-gamer create' again"))
+        found.append(problem(f"board_size = {toml_value(size)}", "board_size is [width, height] in cells, "
+                             "two positive whole numbers. It is read from the game itself, so it should not "
+                             "need editing.",
+                             "board_size = [32, 16]   or delete the line and run 'retro-gamer create' again"))
     return found
 
 
@@ -273,31 +285,38 @@ def _relation_problems(m: GameMetadata) -> list[str]:
     found, board = [], m.board is not False
     keys = m.observe_state if isinstance(m.observe_state, list) else []
     if isinstance(m.reward, str) and m.reward in keys:
-        found.append(problem(f"observe_state = {toml_value(keys)}", f"'{m.reward}' is the reward key. The running "
-                             "score says how well the episode went so far, not what to do next, and the agent "
-                             "would learn to read the score instead of the game.",
-                             f"observe_state = {toml_value([k for k in keys if k != m.reward])}"))
+        found.append(problem(
+            f"observe_state = {toml_value(keys)}", f"'{m.reward}' is the reward key. The running score says "
+            "how well the episode went so far, not what to do next, and the agent would learn to read the "
+            "score instead of the game.",
+            f"observe_state = {toml_value([k for k in keys if k != m.reward])}"))
     if not board and not keys and m.observation_function is None:
-        found.append(problem("board = false, observe_state = []", "Without the board and without observe_state "
-                             "the agent would see nothing at all.", 'keep board = true, or list what to observe: '
-                             'observe_state = ["player_x", "player_y"]'))
+        found.append(problem(
+            "board = false, observe_state = []", "Without the board and without observe_state the agent "
+            "would see nothing at all.",
+            'keep board = true, or list what to observe: observe_state = ["x", "y"]'))
     if m.spatial is True and not m.uses_board:
-        found.append(problem(f"spatial = true with {'board = false' if not board else 'an observation_function'}",
-                             "spatial = true builds a convolutional network, which slides its filters over a 2-D "
-                             "board; without the board there is nothing to slide over.",
-                             "spatial = false   (a multilayer perceptron reads a flat list of numbers)"))
+        found.append(problem(
+            f"spatial = true with {'board = false' if not board else 'an observation_function'}",
+            "spatial = true builds a convolutional network, which slides its filters over a 2-D board; "
+            "without the board there is nothing to slide over.",
+            "spatial = false   (a multilayer perceptron reads a flat list of numbers)"))
     if m.observation_function is not None and keys:
-        found.append(problem(f"observation_function = {toml_value(m.observation_function)} with observe_state = "
-                             f"{toml_value(keys)}", "An observation_function builds the whole observation "
-                             "itself, so observe_state would be ignored. These are two different ways to say what "
-                             "the agent sees; choose one.", "observe_state = []   and let the function include them"))
+        found.append(problem(
+            f"observation_function = {toml_value(m.observation_function)} with observe_state = "
+            f"{toml_value(keys)}",
+            "An observation_function builds the whole observation itself, so observe_state would be ignored. "
+            "These are two different ways to say what the agent sees; choose one.",
+            "observe_state = []   and let the function include those values"))
     if m.egocentric is True and not m.egocentric_player:
-        found.append(problem(f"egocentric = true, egocentric_player = {toml_value(m.egocentric_player)}",
-                             "An egocentric view is centred on one agent, found by its name; without a name there "
-                             "is no centre.", 'egocentric_player = "player"   (the name of the agent to follow)'))
+        found.append(problem(
+            f"egocentric = true, egocentric_player = {toml_value(m.egocentric_player)}", "An egocentric "
+            "view is centred on one agent, found by its name; without a name there is no centre.",
+            'egocentric_player = "player"   (the name of the agent to follow)'))
     if m.egocentric is True and not m.uses_board:
-        found.append(problem("egocentric = true without the built-in board", "The egocentric view is a crop of the "
-                             "board, so it needs board = true and no observation_function.", "egocentric = false"))
+        found.append(problem("egocentric = true without the built-in board", "The egocentric view is a crop "
+                             "of the board, so it needs board = true and no observation_function.",
+                             "egocentric = false"))
     return found
 
 
@@ -348,12 +367,13 @@ def read_toml(path: Path) -> dict:
             'without quotes\n(write reward = "score", not reward = score), a list without its closing\n'
             "bracket, or the same key written twice.") from None
     except UnicodeDecodeError as error:
-        raise ConfigError(f"{path} is not text that TOML can read: byte {error.start} is not UTF-8.\nThe file may "
-                          "be damaged, or saved in another encoding: save it again as UTF-8\n(or write a new one "
-                          "with 'retro-gamer create').") from None
+        raise ConfigError(f"{path} is not text that TOML can read: byte {error.start} is not UTF-8.\nThe "
+                          "file may be damaged, or saved in another encoding: save it again as UTF-8\n(or "
+                          "write a new one with 'retro-gamer create').") from None
     except RecursionError:
-        raise ConfigError(f"{path} nests lists or tables too deeply to be read. A config.toml needs only\nflat "
-                          'lists such as actions = ["KEY_LEFT", "KEY_RIGHT"]: remove the extra brackets.') from None
+        raise ConfigError(f'{path} nests lists or tables too deeply to be read. A config.toml needs '
+                          'only\nflat lists such as actions = ["KEY_LEFT", "KEY_RIGHT"]: remove the extra '
+                          'brackets.') from None
 
 
 def builtin_description(module_name: str, source: Path | None = None) -> dict | None:

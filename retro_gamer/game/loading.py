@@ -1,16 +1,15 @@
 """Finding, importing and starting a game.
 
-``--game`` accepts every form SPEC §8 names, and ``resolve_game`` turns each into the
-``[game]`` section of config.toml::
+``resolve_game`` turns every form of ``--game`` (SPEC §8) into the [game] section of config.toml::
 
     retro.examples.snake                  {module = "retro.examples.snake"}
     my_game.py, games/my_game.py          {module = "my_game", path = "/abs/games"}
     games/my_package/                     {module = "my_package", path = "/abs/games"}
     my_game:create_enemy_training_game    {module = "my_game", factory = "my_game:create_enemy_training_game"}
 
-``path`` is the folder put on ``sys.path`` so that ``train`` and ``play`` can import the
-game from anywhere; ``load_game_factory`` imports the game from that section.
-Every failure is a GameError that names the module and says what to do.
+``path`` is the folder put on ``sys.path`` so that ``train`` and ``play`` find the game from
+anywhere; ``load_game_factory`` imports the game from that section. Every failure is a
+GameError that names the module and says what to do.
 """
 from __future__ import annotations
 
@@ -25,13 +24,10 @@ from retro.input import ProgrammaticInput
 
 from retro_gamer.errors import GameError
 
-GAME_ATTRIBUTES = ("board_size", "state", "playing", "start", "step", "get_agents_by_position")
-
 
 def resolve_game(arg: str) -> dict:
     """The [game] section {module, path?, factory?} for a ``--game`` argument."""
-    text = arg.strip()
-    function = None
+    text, function = arg.strip(), None
     # "module:function", but not a Windows drive such as C:\games\snake.py.
     if ":" in text and not (len(text) > 2 and text[1] == ":" and text[2] in "\\/"):
         text, function = text.rsplit(":", 1)
@@ -41,13 +37,6 @@ def resolve_game(arg: str) -> dict:
                 "Write the module, a colon and the name of a function that returns a new game,\n"
                 "for example: --game my_game:create_enemy_training_game"
             )
-    section = _locate_module(text, arg)
-    if function is not None:
-        section["factory"] = f"{section['module']}:{function}"
-    return section
-
-
-def _locate_module(text: str, arg: str) -> dict:
     path = Path(text)
     if text.endswith(".py"):
         if not path.is_file():
@@ -57,38 +46,43 @@ def _locate_module(text: str, arg: str) -> dict:
                 f"The file name {path.name!r} cannot be imported as a Python module.\n"
                 "Rename it with letters, digits and underscores only, e.g. my_game.py."
             )
-        return {"module": path.stem, "path": str(path.resolve().parent)}
-    if path.is_dir():
+        section = {"module": path.stem, "path": str(path.resolve().parent)}
+    elif path.is_dir():
         if not (path / "__init__.py").is_file():
             raise GameError(
                 f"The folder {text!r} is not a Python package (it has no __init__.py).\n"
                 "Point --game at the .py file that defines create_game(), for example\n"
                 f"--game {path / 'my_game.py'}, or add an __init__.py that defines create_game()."
             )
-        resolved = path.resolve()
-        return {"module": resolved.name, "path": str(resolved.parent)}
-    if "/" in text or os.sep in text:
-        raise GameError(
-            f"There is no file or folder {text!r} (from --game {arg}). Check the path and try again.")
-    if not all(part.isidentifier() for part in text.split(".")):
+        section = {"module": path.resolve().name, "path": str(path.resolve().parent)}
+    elif "/" in text or os.sep in text:
+        raise GameError(f"There is no file or folder {text!r} (from --game {arg}). Check the path and try again.")
+    elif not all(part.isidentifier() for part in text.split(".")):
         raise GameError(
             f"{text!r} is not a module name, a .py file or a package folder.\n"
             "Examples: --game retro.examples.snake, --game my_game.py, --game games/my_game/"
         )
-    return _locate_module_name(text)
+    else:
+        section = _locate_module_name(text)
+    if function is not None:
+        section["factory"] = f"{section['module']}:{function}"
+    return section
 
 
 def _locate_module_name(module: str) -> dict:
-    """A dotted module name, found on sys.path or in the current folder."""
+    """The section of a dotted module name, found on sys.path or in the current folder."""
     cwd = str(Path.cwd())
-    spec = _find_spec(module)
-    if spec is None and cwd not in sys.path:
-        # The console script does not put the current folder on sys.path, but a game
-        # module is usually a file in the folder the command was run from.
+    # The console script does not put the current folder on sys.path, but a game module is
+    # usually a file in the folder the command was run from: look there last.
+    borrowed = cwd not in sys.path
+    if borrowed:
         sys.path.append(cwd)
-        try:
-            spec = _find_spec(module)
-        finally:
+    try:
+        spec = importlib.util.find_spec(module)
+    except ImportError:
+        spec = None
+    finally:
+        if borrowed:
             sys.path.remove(cwd)
     if spec is None:
         raise GameError(
@@ -98,45 +92,28 @@ def _locate_module_name(module: str) -> dict:
         )
     if not spec.origin or spec.origin in ("built-in", "frozen"):
         return {"module": module}
-    # The folder the module was imported from: above the file, one level per dotted
-    # part, and one more for a package (whose file is its __init__.py).
-    root = Path(spec.origin).resolve().parent
-    levels = module.count(".") + (1 if spec.submodule_search_locations is not None else 0)
-    for _ in range(levels):
-        root = root.parent
+    # The folder the module is imported from: above its file, one level per dotted part, and
+    # one more for a package (whose file is its __init__.py).
+    root = Path(spec.origin).resolve().parents[module.count(".") + (spec.submodule_search_locations is not None)]
     if (root == Path(cwd) or Path(cwd) in root.parents) and "site-packages" not in root.parts:
-        # Found in or under the current folder, which train and play may not have on
-        # sys.path: record the folder so that they find the game from anywhere.
-        return {"module": module, "path": str(root)}
+        return {"module": module, "path": str(root)}  # train and play may not have the folder on sys.path
     return {"module": module}
-
-
-def _find_spec(module: str):
-    try:
-        return importlib.util.find_spec(module)
-    except ImportError:
-        return None
 
 
 def add_game_path(game_section: dict) -> None:
     """Put the game's folder ([game].path) at the front of sys.path."""
     path = game_section.get("path")
-    if not path:
-        return
-    if not Path(path).is_dir():
+    if path and not Path(path).is_dir():
         raise GameError(
             f"The game's folder {path} (path in [game] of config.toml) does not exist any more.\n"
             "If the game moved, correct path in config.toml, or run 'retro-gamer create' again."
         )
-    if path not in sys.path:
+    if path and path not in sys.path:
         sys.path.insert(0, path)
 
 
 def load_game_factory(game_section: dict):
-    """The function that creates a new game: the factory, or the module's create_game.
-
-    Adds [game].path to sys.path, imports the module and returns the function.
-    """
+    """The function that creates a new game: [game].factory, or the module's create_game."""
     if not game_section.get("module"):
         raise GameError(
             "config.toml does not say which game to play: its [game] section is missing.\n"
@@ -145,8 +122,9 @@ def load_game_factory(game_section: dict):
             "or create the run with 'retro-gamer create --game GAME --output RUN_DIR'."
         )
     add_game_path(game_section)
-    target = game_section.get("factory") or f"{game_section['module']}:create_game"
-    return load_function(target, "factory" if game_section.get("factory") else "create_game")
+    if game_section.get("factory"):
+        return load_function(game_section["factory"], "factory")
+    return load_function(f"{game_section['module']}:create_game", "create_game")
 
 
 def load_function(target: str, role: str):
@@ -156,13 +134,12 @@ def load_function(target: str, role: str):
     function = getattr(module, function_name, None)
     if function is None:
         if role == "create_game":
-            advice = (
-                f"Add a function create_game() to {module_name} that returns a new Game, or name\n"
-                f"the function that does: --game {module_name}:my_function"
-            )
+            advice = (f"Add a function create_game() to {module_name} that returns a new Game, or name\n"
+                      f"the function that does: --game {module_name}:my_function")
         else:
             advice = f"Define {function_name} in {module_name}, or correct {role} = {target!r}."
-        raise GameError(f"The module {module_name} ({_file_of(module)}) has no {function_name!r}.\n{advice}")
+        where = getattr(module, "__file__", None) or "no source file"
+        raise GameError(f"The module {module_name} ({where}) has no {function_name!r}.\n{advice}")
     if not callable(function):
         raise GameError(
             f"{target} is a {type(function).__name__}, not a function, so retro-gamer cannot call it.\n"
@@ -199,24 +176,16 @@ def where_raised(error: BaseException) -> str:
     if isinstance(error, SyntaxError) and error.filename:
         return f"{error.filename}, line {error.lineno}"
     frames = traceback.extract_tb(error.__traceback__)
-    if not frames:
-        return "no traceback"
-    frame = frames[-1]
-    return f"{frame.filename}, line {frame.lineno}, in {frame.name}"
+    return f"{frames[-1].filename}, line {frames[-1].lineno}, in {frames[-1].name}" if frames else "no traceback"
 
 
 def game_traceback(error: BaseException) -> str:
-    """The traceback of an error the game raised, without retro-gamer's own frames:
-    the lines a game's author needs to find the bug."""
-    ours = str(Path(__file__).resolve().parent)
+    """The traceback of an error the game raised without retro-gamer's own frames: the lines a
+    game's author needs to find the bug."""
+    ours = str(Path(__file__).resolve().parents[1])
     frames = [frame for frame in traceback.extract_tb(error.__traceback__)
               if not str(Path(frame.filename).resolve()).startswith(ours)]
-    lines = traceback.format_list(frames) + traceback.format_exception_only(type(error), error)
-    return "".join(lines).rstrip()
-
-
-def _file_of(module) -> str:
-    return getattr(module, "__file__", None) or "no source file"
+    return "".join(traceback.format_list(frames) + traceback.format_exception_only(type(error), error)).rstrip()
 
 
 def describe_factory(create_game) -> str:
@@ -227,7 +196,7 @@ def describe_factory(create_game) -> str:
 
 
 def build_game(create_game, name: str | None = None):
-    """Call the game factory and check that it returned a retro-games Game."""
+    """Call the game factory and check that it returned a retro-games Game with a usable board_size."""
     name = name or describe_factory(create_game)
     try:
         game = create_game()
@@ -237,30 +206,14 @@ def build_game(create_game, name: str | None = None):
             f"({where_raised(error)}). The factory must take no arguments and return a new\n"
             "retro.game.Game; fix it so that it runs on its own, then try again."
         ) from error
-    missing = [attribute for attribute in GAME_ATTRIBUTES if not hasattr(game, attribute)]
+    missing = [a for a in ("board_size", "state", "playing", "start", "step", "get_agents_by_position")
+               if not hasattr(game, a)]
     if missing:
         raise GameError(
             f"{name}() returned {type(game).__name__}, not a retro-games Game (it has no "
             f"{', '.join(missing)}).\nEnd the function with something like:\n"
             "    return Game(agents, state, board_size=(32, 16))"
         )
-    return game
-
-
-def start_headless(game) -> ProgrammaticInput:
-    """Start ``game`` for programmatic play; return the input the agent presses keys on.
-
-    The game gets no view at all: the learner reads the board from the agents
-    (observation.py), so drawing it every turn would be wasted work.
-    """
-    keys = ProgrammaticInput()
-    game.input_source = keys
-    game.view = None
-    game.start()
-    return keys
-
-
-def board_size_of(game, name: str) -> tuple[int, int]:
     size = game.board_size
     if not (isinstance(size, (tuple, list)) and len(size) == 2
             and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size)):
@@ -269,4 +222,13 @@ def board_size_of(game, name: str) -> tuple[int, int]:
             "(width, height), two positive whole numbers. Create the game with, for example,\n"
             "Game(agents, state, board_size=(32, 16))."
         )
-    return tuple(size)
+    return game
+
+
+def start_headless(game) -> ProgrammaticInput:
+    """Start ``game`` for programmatic play; return the input the agent presses keys on. The game
+    gets no view: the learner reads the board from the agents, so drawing it would be wasted work."""
+    keys = ProgrammaticInput()
+    game.input_source, game.view = keys, None
+    game.start()
+    return keys

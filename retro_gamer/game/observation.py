@@ -1,19 +1,13 @@
-"""Observations: how a game turn becomes the flat float32 vector the network reads.
+"""Observations: how a game turn becomes what the network reads (SPEC §5).
 
-A board is kept compactly as *codes*: one small integer per cell, in row-major (y, x)
-order, 0 for an empty cell and k+1 for a cell showing channel k (character k of the
-character set, or the off-board channel of an egocentric crop, which is the last one).
-One byte per cell instead of C float32 values: this is what lets the replay memory hold
-50,000 snake turns in a few tens of megabytes.
-
-The observation itself (SPEC §5) is the one-hot board followed by the *extras*: the
-``observe_state`` values of ``game.state``, flattened, or everything an
-``observation_function`` returns. Spatial games lay the board out channel-first
-``(C, H, W)``, for the CNN; the others cell by cell ``(H, W, C)``, for the MLP.
-
-``ObservationEncoder`` reads a live game into codes and extras; dqn/network.py's
-``one_hot`` turns them into the observation (tests/test_observation.py checks the result
-against an obvious encoder that draws the board and visits every cell).
+A board is kept compactly as *codes*: one byte per cell, row-major (y, x), 0 for an empty
+cell and k+1 for a cell showing channel k (character k of the character set, or the
+off-board channel of an egocentric crop, which is last). One byte instead of C float32
+values is what lets the replay memory hold 50,000 snake turns in a few tens of megabytes.
+After the board come the *extras*: the ``observe_state`` values of ``game.state``,
+flattened, or everything an ``observation_function`` returns. dqn/network.py's ``one_hot``
+turns codes and extras into the flat float32 observation; tests/reference_encoder.py is the
+obvious encoder (draw the board, visit every cell) that this one is checked against.
 """
 from __future__ import annotations
 
@@ -27,30 +21,20 @@ from retro_gamer.errors import ConfigError, GameError
 from retro_gamer.game.loading import load_function
 
 
-def _z(agent) -> int:
-    return getattr(agent, "z", 0) or 0
-
-
 def top_character(agents: list, position: tuple[int, int]):
-    """The character shown at ``position``: that of the agent with the highest z.
-
-    Ties go to the agent added first, as in retro-games' own views. Multi-cell agents
-    (with ``size``) may show a different character in each of their cells.
-    """
-    top = agents[0] if len(agents) == 1 else max(agents, key=_z)
+    """The character shown at ``position``: that of the agent with the highest z (ties: the
+    first added, as in retro-games' views). A multi-cell agent shows a grid of characters."""
+    top = agents[0] if len(agents) == 1 else max(agents, key=lambda agent: getattr(agent, "z", 0) or 0)
     character = top.character
-    if type(character) is not str:
-        character = get_agent_character(top, position)
-    return character
+    return character if type(character) is str else get_agent_character(top, position)
 
 
 def forget_stale_positions(game) -> None:
     """Make ``game.get_agents_by_position()`` look at the agents again.
 
-    retro-games caches the map of occupied cells and refreshes it during ``step()``.
-    Before the first step the cache can be out of date: snake's ``create_game`` asks
-    for the occupied cells and then moves the apple. Dropping the cache costs one
-    recomputation and makes the first observation show the board as it really is.
+    retro-games caches the occupied cells and refreshes the cache during ``step()``; before
+    the first step it can be out of date (snake's ``create_game`` reads it, then moves the
+    apple). Dropping it makes the first observation show the board as it really is.
     """
     if hasattr(game, "_position_cache"):
         game._position_cache = None
@@ -59,18 +43,13 @@ def forget_stale_positions(game) -> None:
 class ObservationEncoder:
     """Reads a live game into codes, extras and observations, as ``metadata`` describes.
 
-    Works on any retro-games Game, whoever created it. Only the occupied cells are
-    visited (``game.get_agents_by_position()``, which retro-games has already built
-    at the end of each step), instead of drawing the whole board and walking every
-    cell: a snake board has 512 cells and typically a dozen agents.
-
-    Characters that are not in the character set are treated as empty, and recorded
-    in ``new_characters`` (in order of first sight). With the "extend" strategy the
-    trainer calls ``extend_character_set()`` to give them channels of their own.
-
-    The extras' sizes are measured the first time they are read: missing entries of
-    ``metadata.observe_state_sizes`` and ``metadata.extras_size`` (0 = not measured)
-    are filled in; afterwards, a size that changes stops with a GameError.
+    Only the occupied cells are visited (``game.get_agents_by_position()``, which retro-games
+    builds during each step anyway): a snake board has 512 cells and typically a dozen agents.
+    Characters outside the character set count as empty and are recorded in
+    ``new_characters``; with the "extend" strategy the trainer then calls
+    ``extend_character_set()``. The extras' sizes are measured the first time they are read
+    (into ``metadata.observe_state_sizes`` and ``extras_size``); a size that changes later
+    stops with a GameError.
     """
 
     def __init__(self, metadata):
@@ -85,37 +64,33 @@ class ObservationEncoder:
         """Re-read the character set and board layout from the metadata."""
         m = self.metadata
         self._code_of = {character: k + 1 for k, character in enumerate(m.character_set or [])}
-        # Unknown characters already recorded map to 0 (empty), so the lookup stays one dict get.
         for character in self.new_characters:
-            self._code_of.setdefault(character, 0)
-        # The board's layout is known once the game's characters and size are (the
-        # size is not needed for an egocentric crop, which has a size of its own).
+            self._code_of.setdefault(character, 0)  # seen already: empty, and no need to record it again
+        # An egocentric crop has a size of its own; the whole board needs the game's size.
         layout_known = m.uses_board and m.character_set is not None and (m.board_size or m.egocentric)
-        self.n_channels, self.height, self.width = m.board_shape if layout_known else (0, 0, 0)
-        self.n_cells = self.height * self.width
+        self.n_channels, height, width = m.board_shape if layout_known else (0, 0, 0)
+        self.n_cells = height * width
         self.board_length = self.n_channels * self.n_cells
-        sizes = m.observe_state_sizes
-        if m.observation_function is None and all(key in sizes for key in m.observe_state):
-            m.extras_size = sum(sizes[key] for key in m.observe_state)
+        if m.observation_function is None and all(key in m.observe_state_sizes for key in m.observe_state):
+            m.extras_size = sum(m.observe_state_sizes[key] for key in m.observe_state)
 
     def extend_character_set(self) -> list[str]:
         """Give every recorded new character a channel; return the characters added.
 
-        The new channels come after the existing characters, so a network can grow its
-        input layer with zero weights for them and keep everything it learned. With an
-        egocentric crop the off-board channel stays last: its code grows by
-        ``len(added)``, and codes stored earlier must be renumbered
-        (``codes[codes == old] = new``).
+        The new channels come after the existing ones, so a network can grow its input layer
+        with zero weights for them and keep what it learned. The off-board channel of an
+        egocentric crop stays last: its code grows by ``len(added)``, so codes stored earlier
+        must be renumbered (``codes[codes == old] = new``).
         """
-        added = [c for c in self.new_characters if c not in (self.metadata.character_set or [])]
         if self.metadata.character_set is None:
             self.metadata.character_set = []
+        added = [c for c in self.new_characters if c not in self.metadata.character_set]
         self.metadata.character_set.extend(added)
         self.new_characters = []
         self.refresh()
         return added
 
-    # -- the board ---------------------------------------------------------------
+    # -- the board ---------------------------------------------------------------------
 
     def codes(self, game, out: np.ndarray | None = None) -> np.ndarray:
         """The board as codes: (H*W,) uint8, or (side*side,) for an egocentric crop."""
@@ -125,89 +100,68 @@ class ObservationEncoder:
                 "yet. Read the size from a game (metadata.board_size = game.board_size) and give\n"
                 "or discover the characters (environment.discover_characters) first."
             )
-        if self.metadata.egocentric:
-            board = self._egocentric_codes(game)
-        else:
-            board = bytearray(self.n_cells)
-            width = self.width
-            code_of = self._code_of
-            for position, agents in self._occupied(game).items():
-                # Most cells hold one agent with a one-character string: look that up
-                # directly, and leave stacks, grids and new characters to the slow path.
-                character = agents[0].character if len(agents) == 1 else None
-                code = code_of.get(character) if type(character) is str else None
-                if code is None:
-                    code = self._code(top_character(agents, position))
-                if code:
-                    board[position[1] * width + position[0]] = code
+        if getattr(game, "turn_number", 1) == 0:
+            forget_stale_positions(game)
+        width, height = game.board_size
+        board = bytearray(width * height)
+        code_of = self._code_of
+        for position, agents in game.get_agents_by_position().items():
+            # Most cells hold one agent showing a one-character string: look that up
+            # directly, and leave stacks, grids and new characters to _code.
+            character = agents[0].character if len(agents) == 1 else None
+            code = code_of.get(character) if type(character) is str else None
+            if code is None:
+                code = self._code(top_character(agents, position))
+            if code:
+                board[position[1] * width + position[0]] = code
         codes = np.frombuffer(board, dtype=np.uint8)
+        if self.metadata.egocentric:
+            codes = self._crop(codes.reshape(height, width), game)
         if out is None:
             return codes
         out[:] = codes
         return out
 
-    def _occupied(self, game) -> dict:
-        """{(x, y): [agents]} of the cells with something in them."""
-        if getattr(game, "turn_number", 1) == 0:
-            # Before the first step the cached map may be out of date (see forget_stale_positions).
-            forget_stale_positions(game)
-        return game.get_agents_by_position()
+    def _crop(self, board: np.ndarray, game) -> np.ndarray:
+        """The (side*side,) window of ``board`` (H, W) centred on the egocentric player.
+
+        The board is first framed by ``radius`` cells of the off-board channel, so that a
+        window reaching beyond the board's edge shows walls there.
+        """
+        name, radius = self.metadata.egocentric_player, self.metadata.egocentric_radius
+        player = getattr(game, "agents_by_name", {}).get(name)
+        if player is None:
+            raise GameError(
+                f"The egocentric view follows the agent named {name!r}, but the game has no\n"
+                f"agent of that name (named agents: {sorted(getattr(game, 'agents_by_name', {}))}).\n"
+                "Set egocentric_player in [preprocessing] of config.toml to the name attribute\n"
+                'of the agent the trainer controls, for example: egocentric_player = "player"'
+            )
+        height, width = board.shape
+        framed = np.empty((height + 2 * radius, width + 2 * radius), dtype=np.uint8)
+        framed.fill(self.n_channels)  # (np.full is several times slower for small arrays)
+        framed[radius:radius + height, radius:radius + width] = board
+        x, y = player.position
+        return framed[y:y + 2 * radius + 1, x:x + 2 * radius + 1].ravel()
 
     def _code(self, character) -> int:
         if type(character) is not str:
             return 0  # a character grid without a size: retro-games cannot draw it either
         code = self._code_of.get(character)
         if code is None:
-            # First sight of a character outside the set: note it, then treat it as empty.
             if len(character) == 1 and character != " ":
                 self.new_characters.append(character)
             self._code_of[character] = code = 0
         return code
 
-    def _egocentric_codes(self, game) -> bytearray:
-        side = self.width
-        radius = self.metadata.egocentric_radius
-        center_x, center_y = self._player_position(game)
-        left, top = center_x - radius, center_y - radius
-        board = bytearray(side * side)
-        for position, agents in self._occupied(game).items():
-            x, y = position[0] - left, position[1] - top
-            if 0 <= x < side and 0 <= y < side:
-                code = self._code(top_character(agents, position))
-                if code:
-                    board[y * side + x] = code
-        # Cells beyond the board's edge get the off-board code, so the agent sees walls.
-        offboard = self.n_channels
-        width, height = game.board_size
-        window = np.frombuffer(board, dtype=np.uint8).reshape(side, side)
-        window[: max(0, -top), :] = offboard
-        window[max(0, height - top):, :] = offboard
-        window[:, : max(0, -left)] = offboard
-        window[:, max(0, width - left):] = offboard
-        return board
-
-    def _player_position(self, game) -> tuple[int, int]:
-        name = self.metadata.egocentric_player
-        player = game.agents_by_name.get(name) if hasattr(game, "agents_by_name") else None
-        if player is None:
-            names = sorted(getattr(game, "agents_by_name", {}))
-            raise GameError(
-                f"The egocentric view follows the agent named {name!r}, but the game has no\n"
-                f"agent of that name (named agents: {names}).\n"
-                "Set egocentric_player in [preprocessing] of config.toml to the name attribute\n"
-                'of the agent the trainer controls, for example: egocentric_player = "player"'
-            )
-        return player.position
-
-    # -- the extras ----------------------------------------------------------------
+    # -- the extras ----------------------------------------------------------------------
 
     def extras(self, game, out: np.ndarray | None = None) -> np.ndarray:
         """Everything after the board: (E,) float32, E = metadata.extras_size."""
-        if self._observation_function is not None:
-            values = self._call_observation_function(game)
-            self._check_size("the observation_function's output", values.size)
-        else:
+        if self._observation_function is None:
             values = self._observe_state(game)
+        else:
+            values = self._call_observation_function(game)
         if out is None:
             return values
         out[:] = values
@@ -215,16 +169,13 @@ class ObservationEncoder:
 
     def _observe_state(self, game) -> np.ndarray:
         m = self.metadata
-        state = game.state
-        sizes = m.observe_state_sizes
-        values = []
+        state, sizes, values = game.state, m.observe_state_sizes, []
         for key in m.observe_state:
             try:
                 value = state[key]
             except KeyError:
                 raise GameError(
-                    f"observe_state lists {key!r}, but game.state has no such key "
-                    f"(it has: {list(state)}).\n"
+                    f"observe_state lists {key!r}, but game.state has no such key (it has: {list(state)}).\n"
                     "The network's input size is fixed when training starts, so every value it\n"
                     "reads must exist from the first turn of every episode. Set it in\n"
                     f"create_game(), e.g. game.state[{key!r}] = 0, or remove it from observe_state."
@@ -269,22 +220,20 @@ class ObservationEncoder:
                 f"{_short(result)}, but the network reads one flat list of numbers.\n"
                 "Return a 1-D list or numpy array, for example: return [player_x, player_y, lives]"
             )
+        expected = self.metadata.extras_size
+        if expected and values.size != expected:
+            raise GameError(
+                f"The output of the observation_function {name} has {values.size} numbers now, but "
+                f"{expected} when it was first measured.\nThe network's input has a fixed size: return "
+                "the same number of values on every turn."
+            )
+        self.metadata.extras_size = values.size
         return values
 
-    def _check_size(self, what: str, size: int) -> None:
-        expected = self.metadata.extras_size
-        if not expected:
-            self.metadata.extras_size = size
-        elif size != expected:
-            raise GameError(
-                f"{what} has {size} numbers now, but {expected} when it was first measured.\n"
-                "The network's input has a fixed size: return the same number of values on every turn."
-            )
-
-    # -- the whole observation --------------------------------------------------------
+    # -- the whole observation -------------------------------------------------------------
 
     def encode(self, game) -> np.ndarray:
-        """The observation the network reads: (obs_size,) float32, board then extras."""
+        """The observation the network reads: (obs_size,) float32, the board one-hot, then the extras."""
         extras = self.extras(game)
         if not self.metadata.uses_board:
             return extras
@@ -296,10 +245,7 @@ def _flatten_state_value(key: str, value) -> list:
     if isinstance(value, (numbers.Real, np.bool_)) and not isinstance(value, np.ndarray):
         return [float(value)]
     if isinstance(value, (list, tuple, np.ndarray)):
-        flat = []
-        for item in value:
-            flat.extend(_flatten_state_value(key, item))
-        return flat
+        return [number for item in value for number in _flatten_state_value(key, item)]
     raise GameError(
         f"game.state[{key!r}] is {_short(value)} ({type(value).__name__}), which the network cannot read.\n"
         "observe_state values must be numbers, true/false, or lists of numbers. Store a number\n"

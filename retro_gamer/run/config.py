@@ -24,8 +24,8 @@ import tomli_w
 from retro_gamer.errors import ConfigError, problem, problem_report, toml_key, toml_value, unknown_key_problem
 from retro_gamer.game.description import GameMetadata, is_function_path, read_toml
 from retro_gamer.run.files import atomic_write_text
-from retro_gamer.settings import (HYPERPARAMETERS, LAYER_DEFAULTS, OLD_NAMES, OLD_SECTIONS, SECTIONS, SETTINGS,
-                                  defaults, hyperparameter_problems, normalize, resolve_hyperparams)
+from retro_gamer.settings import (HYPERPARAMETERS, LAYER_DEFAULTS, OLD_NAMES, OLD_SECTIONS, SECTIONS,
+                                  SETTINGS, defaults, hyperparameter_problems, normalize, resolve_hyperparams)
 
 CONFIG_NAME = "config.toml"
 GAME_KEYS = ("module", "path", "factory")
@@ -68,31 +68,35 @@ def read_config(run_dir) -> RunConfig:
                           f"    retro-gamer create --game retro.examples.snake --output {path.parent}")
     raw = read_toml(path)
     found, tables = [], {name: {} for name in SECTIONS}
+    known = HYPERPARAMETERS + tuple(OLD_NAMES) + tuple(LAYER_DEFAULTS)
     for name, value in raw.items():
         section = OLD_SECTIONS.get(name, name)
         if section not in SECTIONS:
             close = difflib.get_close_matches(name, SECTIONS, n=1, cutoff=0.6)
-            found.append(problem(f"[{toml_key(name)}]", f"config.toml has no section called [{toml_key(name)}], "
-                                 "so none of its settings would be used.", f"did you mean [{close[0]}]?" if close
-                                 else "the sections are: " + ", ".join(f"[{s}]" for s in SECTIONS)))
+            found.append(problem(
+                f"[{toml_key(name)}]",
+                f"config.toml has no section called [{toml_key(name)}], so none of its settings would be used.",
+                f"did you mean [{close[0]}]?" if close else "the sections are: " + ", ".join(f"[{s}]" for s in SECTIONS)))
         elif not isinstance(value, dict):
-            found.append(problem(f"{toml_key(name)} = {toml_value(value)}", f"{name} must be a section, [{name}].",
+            found.append(problem(f"{toml_key(name)} = {toml_value(value)}",
+                                 f"{name} must be a section, [{name}].",
                                  f"write [{name}] on a line of its own, then its settings below it"))
-        elif section in ("model", "training"):
-            known = HYPERPARAMETERS + tuple(OLD_NAMES) + tuple(LAYER_DEFAULTS)
-            found += [unknown_key_problem(key, v, known, f"[{name}]") for key, v in value.items() if key not in known]
+        elif section in ("model", "training"):        # one table for both: a setting in each is reported
+            found += [unknown_key_problem(key, v, known, f"[{name}]") for key, v in value.items()
+                      if key not in known]
             found += _merge(tables["training"], {k: v for k, v in value.items() if k in known}, name)
         else:
             found += _merge(tables[section], value, name)
     game = {key: tables["game"][key] for key in GAME_KEYS if key in tables["game"]}
-    found += _game_problems(tables["game"])
     metadata, metadata_problems = GameMetadata.parse(tables["metadata"], "[metadata]")
-    found += metadata_problems
-    found += [problem(f"{key} = {toml_value(tables['metadata'][key])} in [metadata] and {key} = {toml_value(value)} "
-                      "in [preprocessing]", f"{key} is set twice, to different values, and only one can win.",
-                      f"keep {key} in [preprocessing] only")
-              for key, value in tables["preprocessing"].items()
-              if key in tables["metadata"] and _differ(tables["metadata"][key], value)]
+    found += _game_problems(tables["game"]) + metadata_problems
+    for key, value in tables["preprocessing"].items():
+        if key in tables["metadata"] and _differ(tables["metadata"][key], value):
+            found.append(problem(
+                f"{key} = {toml_value(tables['metadata'][key])} in [metadata] and "
+                f"{key} = {toml_value(value)} in [preprocessing]",
+                f"{key} is set twice, to different values, and only one can win.",
+                f"keep {key} in [preprocessing] only"))
     found += metadata.apply_preprocessing(tables["preprocessing"]) + metadata.problems()
     given, spelling_problems = normalize(tables["training"])
     hyperparams = {**defaults(), **given}
@@ -103,7 +107,8 @@ def read_config(run_dir) -> RunConfig:
         # Worked out again from the measured sizes (or measured from the game when unknown),
         # so that an edited observe_state can never leave a stale size behind.
         sizes = metadata.observe_state_sizes
-        metadata.extras_size = sum(sizes[k] for k in metadata.observe_state) if set(metadata.observe_state) <= set(sizes) else 0
+        measured = set(metadata.observe_state) <= set(sizes)
+        metadata.extras_size = sum(sizes[k] for k in metadata.observe_state) if measured else 0
     return RunConfig(path, game, metadata, hyperparams, raw)
 
 
@@ -131,12 +136,12 @@ def _game_problems(section: dict) -> list[str]:
              if key not in GAME_KEYS]
     module = section.get("module")
     if section and not (isinstance(module, str) and all(part.isidentifier() for part in module.split("."))):
-        found.append(problem(f"module = {toml_value(module)}", "[game] must name the Python module of the game, "
-                             "so that training can create new games.",
+        found.append(problem(f"module = {toml_value(module)}", "[game] must name the Python module of the "
+                             "game, so that training can create new games.",
                              'module = "retro.examples.snake"   (or run retro-gamer create again)'))
     if "path" in section and not (isinstance(section["path"], str) and section["path"]):
-        found.append(problem(f"path = {toml_value(section['path'])}", "path is the folder that holds the game's "
-                             "module; it is added to Python's import path.",
+        found.append(problem(f"path = {toml_value(section['path'])}", "path is the folder that holds the "
+                             "game's module; it is added to Python's import path.",
                              'path = "/home/me/games"   or delete the line for an installed game'))
     if "factory" in section and not is_function_path(section["factory"]):
         found.append(problem(f"factory = {toml_value(section['factory'])}", "factory names the function that "
@@ -175,8 +180,10 @@ def save_trainer_config(run_dir, metadata: GameMetadata, hyperparams: dict) -> P
 def config_text(config: dict) -> str:
     """config.toml's text, one line per setting: tomli_w writes each value (it knows TOML's
     quoting), but lists stay on their line, as a learner editing by hand expects."""
-    return "\n".join("\n".join([f"[{name}]"] + [f"{_key(key)} = {_inline(value)}" for key, value in table.items()])
-                     + "\n" for name, table in config.items())
+    sections = []
+    for name, table in config.items():
+        sections.append(f"[{name}]\n" + "".join(f"{_key(key)} = {_inline(value)}\n" for key, value in table.items()))
+    return "\n".join(sections)
 
 
 def _inline(value) -> str:

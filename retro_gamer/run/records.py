@@ -3,7 +3,8 @@
 - ``training.log``: the [INIT] lines describing the network, a header per session, then one
   line per checkpoint, the averages of the episodes since the last one (SPEC §7)::
 
-    [ep_0100]  ep=0001-0100  avg_reward=-31.4  avg_steps=47  epsilon=0.938  avg_loss=7.2  time=0m12s  total=0m12s
+    [ep_0100]  ep=0001-0100  avg_reward=-31.4  avg_steps=47  epsilon=0.938  avg_loss=7.2  time=0m12s
+               total=0m12s          (one line)
 
 - ``episodes.csv``: one row per episode: ``episode,total_reward,steps,epsilon,avg_loss,seconds``.
 
@@ -67,7 +68,8 @@ def parse_checkpoint_line(line: str) -> dict | None:
         return None
     record = {"name": start.group("name"), "first_episode": int(episodes.group(1)),
               "episode": int(episodes.group(2)), "line": line}
-    record.update({key: _number(fields.get(key)) for key in ("avg_reward", "avg_steps", "epsilon", "avg_loss")})
+    for key in ("avg_reward", "avg_steps", "epsilon", "avg_loss"):
+        record[key] = _number(fields.get(key))
     record["seconds"] = parse_duration(fields.get("time", ""))
     record["total_seconds"] = parse_duration(fields.get("total", ""))
     return record
@@ -76,7 +78,9 @@ def parse_checkpoint_line(line: str) -> dict | None:
 def read_text(path: Path) -> str:
     """A record's text, ready for more lines even if damaged or edited by hand: bytes that are not
     UTF-8 (or NUL) become replacement characters, and a last line gets its missing newline."""
-    text = path.read_text(encoding="utf-8", errors="replace").replace("\0", "\ufffd") if path.is_file() else ""
+    if not path.is_file():
+        return ""
+    text = path.read_text(encoding="utf-8", errors="replace").replace("\0", "\ufffd")
     return text if not text or text.endswith("\n") else text + "\n"
 
 

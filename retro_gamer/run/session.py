@@ -32,7 +32,8 @@ except ImportError:     # Windows: no flock; a run is then not protected from a 
 
 LOCK_FILE = ".lock"
 _held: set[Path] = set()      # the locks this process holds: taking one again inside is a no-op
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
 
 
 class RunBusy(RetroGamerError):

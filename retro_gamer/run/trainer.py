@@ -1,15 +1,15 @@
-"""Training sessions on a run folder, around the DQN agent of dqn/agent.py.
+"""Training sessions on a run folder, around dqn/agent.py, the algorithm of both engines.
 
-dqn/agent.py is the algorithm, for both engines. This file is the bookkeeping around it:
-the agent built from the run's settings and engine, a checkpoint every 100 episodes,
-training.log and episodes.csv, exact resume, new characters (the "extend" strategy), and
-never losing finished work to Ctrl-C, a crashing game or a full disk.
+This is the bookkeeping around it: the agent built from the run's settings and engine, a
+checkpoint every 100 episodes, training.log and episodes.csv, exact resume, new characters
+(the "extend" strategy), and never losing finished work to Ctrl-C, a crashing game or a full disk.
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import random
+import re
 import time
 from dataclasses import fields
 from datetime import datetime
@@ -25,33 +25,15 @@ from retro_gamer.game.description import GameMetadata
 from retro_gamer.run import checkpoints as ckpt
 from retro_gamer.run import records
 from retro_gamer.run.config import engine_module, read_config, save_trainer_config
-from retro_gamer.run.files import atomic_save_npz, atomic_write_bytes, atomic_write_text, describe_write_error, \
-    remove_temporaries
+from retro_gamer.run.new_characters import extend_character_set
+from retro_gamer.run.files import (atomic_save_npz, atomic_write_bytes, atomic_write_text,
+                                   describe_write_error, remove_temporaries)
 from retro_gamer.run.session import deferred_stop, run_lock, stop_signals
 from retro_gamer.settings import resolve_hyperparams
 
 CHECKPOINT_EVERY = 100
 # [training] values that decay: one edited between sessions restarts from the edited value.
 EDITABLE_STARTING_VALUES = ("learning_rate", "epsilon")
-# Settings that fix the network's shape or the meaning of its inputs and outputs: a checkpoint
-# trained with other values cannot be resumed. Each comes with the reason a user reads.
-SHAPE_FIXING_FIELDS = {
-    "actions": "the actions the agent can take (changes the output layer size)",
-    "reward": "the reward signal: Q-values learned for the old reward mean nothing for the new one",
-    "character_set": "the set of board characters (changes input layer size)",
-    "board_size": "the board dimensions (changes input layer size)",
-    "observation_function": "how observations are computed (changes the input)",
-    "spatial": "CNN or MLP (changes the network architecture)",
-    "board": "whether the board is part of the observation (changes input layer size)",
-    "observe_state": "the game-state values appended to the observation (changes input layer size)",
-    "observe_state_sizes": "how many numbers each observe_state key holds (changes input layer size)",
-    "egocentric": "whether the board is cropped around the player (changes the input)",
-    "egocentric_player": "which agent the egocentric crop follows (changes what the input means)",
-    "egocentric_radius": "the size of the egocentric crop (changes input layer size)",
-    "hidden_sizes": "the hidden layer sizes (changes the network's shape)",
-}
-
-
 class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C stopped training; ``checkpoint`` is the file that kept the finished episodes."""
 
@@ -87,8 +69,8 @@ class DQNTrainer:
     hyperparams: any [training] or [model] setting, in any spelling settings.py reads.
     """
 
-    def __init__(self, create_game: Callable, metadata: GameMetadata, run_dir, preprocessing: dict | None = None,
-                 **hyperparams):
+    def __init__(self, create_game: Callable, metadata: GameMetadata, run_dir,
+                 preprocessing: dict | None = None, **hyperparams):
         self.hp = resolve_hyperparams(hyperparams)
         found = metadata.apply_preprocessing(preprocessing or {}, "preprocessing") + metadata.problems()
         if found:
@@ -123,7 +105,8 @@ class DQNTrainer:
                 lines = [self.agent.rationale, f"[INIT] Engine: {self.hp['engine']}"]
                 if discovered:
                     lines.append(f"[INIT] character_set was not given: found {len(metadata.character_set)} "
-                                 f"characters in {self.hp['exploration_turns']} random turns: {metadata.character_set}")
+                                 f"characters in {self.hp['exploration_turns']} random turns: "
+                                 f"{metadata.character_set}")
                 atomic_write_text(log, "\n".join(lines) + "\n")
 
     @classmethod
@@ -146,20 +129,15 @@ class DQNTrainer:
     def total_steps(self) -> int:
         return self.agent.total_steps
 
-    @property
-    def learning_rate(self) -> float:
-        return self.agent.optimizer.lr
-
     # ------------------------------------------------------------------ a session
 
     def train(self, on_checkpoint: Callable | None = None, on_episode: Callable | None = None) -> None:
-        """Play episodes until ``training_episodes`` are done, learning as the agent goes.
+        """Play episodes until ``training_episodes`` are done; a checkpoint every 100 and at the end.
 
-        A checkpoint every 100 episodes and at the end (also as final.npz); on_episode(stats)
-        after each episode, on_checkpoint(record) after each checkpoint. Finished episodes are
-        never lost: on Ctrl-C (or SIGTERM, SIGHUP) they are saved and TrainingInterrupted is
-        raised; when the game crashes they are saved and the GameError says where; when a file
-        cannot be written a CheckpointError says what failed, the saved checkpoints intact.
+        on_episode(stats) follows each episode, on_checkpoint(record) each checkpoint. Finished
+        episodes are never lost: Ctrl-C (or SIGTERM, SIGHUP) saves them and raises
+        TrainingInterrupted; a crashing game saves them and the GameError says where; a file that
+        cannot be written gives a CheckpointError, the checkpoints already saved intact.
         """
         if self.complete:
             return
@@ -172,6 +150,11 @@ class DQNTrainer:
         header = f"=== Resumed from {self.resumed_from.name}" if self.resumed_from else "=== Training started"
         try:
             records.append_log(self.run_dir, f"{header} | {datetime.now():%Y-%m-%d %H:%M:%S} ===")
+            log = records.read_text(self.run_dir / records.LOG_FILE)
+            engines = re.findall(r"^\[INIT\] Engine: (\w+)", log, re.M)
+            if engines[-1:] != [self.hp["engine"]]:        # a run may switch engines between sessions
+                records.append_log(self.run_dir, f"[INIT] Engine: {self.hp['engine']} from episode "
+                                                 f"{self.episode + 1}")
             while not self.complete:
                 stats = play_episode(self.agent, turns)
                 # An episode counts entirely or not at all: a Ctrl-C in its bookkeeping waits.
@@ -187,26 +170,23 @@ class DQNTrainer:
         except KeyboardInterrupt:
             self._keep_finished_episodes(block, started)
             raise TrainingInterrupted(self._saved_checkpoint, self._saved_episode) from None
-        except (GameError, FloatingPointError) as error:
-            # The episode that failed is lost; the ones before it are not.
+        except GameError as error:             # the episode that failed is lost, not the ones before it
             self._keep_finished_episodes(block, started)
-            if isinstance(error, GameError):
-                raise GameError(f"{error}\n\n{self._kept_sentence()}") from error
+            raise GameError(f"{error}\n\n{self._kept_sentence()}") from error
+        except FloatingPointError as error:
+            self._keep_finished_episodes(block, started)
             raise TrainingDiverged(
-                f"Training stopped: {error}, so the Q-values have run away and any further step would fill the "
-                f"network with NaN. This happens when the learning rate is too high for the game (learning_rate "
-                f"= {self.hp['learning_rate']}) or when its rewards are very large. Lower learning_rate ten times "
-                f"in config.toml (or scale the game's rewards down), then run 'retro-gamer clean RUN_DIR' and "
-                f"train again.\n\n{self._kept_sentence()}") from None
-        except BrokenPipeError:
-            # Whoever read the progress lines stopped reading (train RUN | head): keep the work.
+                f"Training stopped: {error}, so the Q-values have run away and any further step would fill "
+                "the network with NaN. This happens when the learning rate is too high for the game "
+                f"(learning_rate = {self.hp['learning_rate']}) or when its rewards are very large. Lower "
+                "learning_rate ten times in config.toml (or scale the game's rewards down), then run "
+                f"'retro-gamer clean RUN_DIR' and train again.\n\n{self._kept_sentence()}") from None
+        except BrokenPipeError:          # the reader of the progress lines stopped (train RUN | head)
             self._keep_finished_episodes(block, started)
             raise
         except OSError as error:
             raise CheckpointError(self._write_failed_message(error)) from error
-        except Exception:
-            # Whatever else stopped training (a callback, a bug), the finished episodes are saved
-            # first; if even that fails, the original error is the one worth seeing.
+        except Exception:       # a callback, a bug: the episodes first, and the original error shown
             with contextlib.suppress(Exception):
                 self._keep_finished_episodes(block, started)
             raise
@@ -219,7 +199,7 @@ class DQNTrainer:
         block.append(stats)
         self._episode_rows.append(stats)
         if self.env.new_characters:
-            self._extend_character_set()
+            extend_character_set(self)
 
     def _keep_finished_episodes(self, block: list[dict], started: float) -> None:
         """After training stopped early, save the episodes finished since the last checkpoint."""
@@ -240,9 +220,8 @@ class DQNTrainer:
 
     def _write_failed_message(self, error: OSError) -> str:
         kept = ("No checkpoint had been saved yet, so training will start again from episode 1."
-                if self._saved_checkpoint is None else
-                f"The checkpoints already saved are intact: the latest, {self._saved_checkpoint.name}, holds "
-                f"episodes 1-{self._saved_episode}.")
+                if self._saved_checkpoint is None else "The checkpoints already saved are intact: the "
+                f"latest, {self._saved_checkpoint.name}, holds episodes 1-{self._saved_episode}.")
         return (f"{describe_write_error(error)}\nTraining stopped after episode {self.episode}. {kept}\n"
                 f"Then run 'retro-gamer train {self.run_dir}' to resume.")
 
@@ -302,16 +281,15 @@ class DQNTrainer:
         """The shape-fixing settings, kept in every checkpoint for the compatibility check."""
         current = {f.name: getattr(self.metadata, f.name) for f in fields(self.metadata)}
         current["hidden_sizes"] = list(self.hp["hidden_sizes"])
-        return json.loads(json.dumps({key: current.get(key) for key in SHAPE_FIXING_FIELDS}))  # tuples -> lists
+        snapshot = {key: current.get(key) for key in ckpt.SHAPE_FIXING_FIELDS}
+        return json.loads(json.dumps(snapshot))           # tuples become lists, as in a loaded snapshot
 
     # ------------------------------------------------------------------ resuming
 
     def resume(self, checkpoint: str | Path | None = None) -> Path | None:
-        """Load the named checkpoint, or the latest one; returns the file loaded, or None.
-
-        Temporary files a killed process left are deleted first, never loaded. When the
-        checkpoint cannot be read, the error names the newest earlier one that can.
-        """
+        """Load the named checkpoint, or the latest one; returns the file loaded, or None. Temporary
+        files a killed process left are deleted first; an unreadable checkpoint's error names the
+        newest earlier one that reads."""
         with run_lock(self.run_dir, "resuming"):
             for folder in (self.run_dir, self.checkpoint_dir):
                 remove_temporaries(folder)
@@ -324,16 +302,17 @@ class DQNTrainer:
                 data = ckpt.read_checkpoint(path, path.name)
             except CheckpointError as error:
                 previous = ckpt.previous_checkpoint(self.run_dir, path)
-                raise CheckpointError(f"{error}\n\nThe file is {path}; no earlier checkpoint of this run can be "
-                                      "read." if previous is None else
-                                      f"{error}\n\nThe file is {path}. The previous checkpoint, {previous.name}, "
-                                      f"reads correctly: resume from it with 'retro-gamer train {self.run_dir} "
-                                      f"--resume {previous.stem}' (training then writes {path.name} again when "
-                                      f"it gets there), or move {path.name} out of the folder.") from None
+                raise CheckpointError(f"{error}\n\nThe file is {path}; no earlier checkpoint of this run can "
+                                      "be read." if previous is None else
+                                      f"{error}\n\nThe file is {path}. The previous checkpoint, "
+                                      f"{previous.name}, reads correctly: resume from it with 'retro-gamer "
+                                      f"train {self.run_dir} --resume {previous.stem}' (training then writes "
+                                      f"{path.name} again when it gets there), or move {path.name} out of "
+                                      "the folder.") from None
             self._restore(data, path)
             final = self.checkpoint_dir / "final.npz"
             if self.complete and not final.is_file():
-                atomic_write_bytes(final, path.read_bytes())   # killed between the last checkpoint and final.npz
+                atomic_write_bytes(final, path.read_bytes())   # killed between ep_NNNN.npz and final.npz
             return path
 
     def load_checkpoint(self, path) -> None:
@@ -344,11 +323,13 @@ class DQNTrainer:
     def _restore(self, data: dict, path: Path) -> None:
         agent = self.agent
         try:
-            self._check_compatibility(ckpt.json_entry(data, "config_snapshot"), path)
+            ckpt.check_compatibility(ckpt.json_entry(data, "config_snapshot"), self.config_snapshot(), path,
+                                     self.run_dir)
             agent.online.load_params(ckpt.model_params(data, "model/"))
             agent.target.load_params(ckpt.model_params(data, "target/"))
             agent.optimizer.load_state_dict(_adam_state(data, agent.optimizer))
-            epsilon, counters = float(data["epsilon"]), [int(data[k]) for k in ("total_steps", "train_steps", "episode")]
+            epsilon = float(data["epsilon"])
+            counters = [int(data[key]) for key in ("total_steps", "train_steps", "episode")]
             if not (0.0 <= epsilon <= 1.0 and min(counters) >= 0):
                 raise ValueError(f"epsilon {epsilon}, counters {counters}")
             agent.epsilon, (agent.total_steps, agent.train_steps, self.episode) = epsilon, counters
@@ -359,26 +340,23 @@ class DQNTrainer:
         except CheckpointError:
             raise
         except (KeyError, ValueError, TypeError, AttributeError, RecursionError) as error:
-            raise CheckpointError(f"Checkpoint {path.name} is incomplete or holds impossible values ({error}); it "
-                                  "was not written by this version of retro-gamer. Resume from another checkpoint "
-                                  f"with --resume, or start fresh with 'retro-gamer clean {self.run_dir}'.") from None
+            raise CheckpointError(f"Checkpoint {path.name} is incomplete or holds impossible values "
+                                  f"({error}); it was not written by this version of retro-gamer. Resume "
+                                  "from another checkpoint with --resume, or start fresh with 'retro-gamer "
+                                  f"clean {self.run_dir}'.") from None
         self._apply_edited_starting_values(data)
         self._load_memory(path)
         self.resumed_from = path
         records.keep_episodes_up_to(self.run_dir, self.episode)
 
     def _apply_edited_starting_values(self, data: dict) -> None:
-        """learning_rate and epsilon edited in config.toml since the checkpoint take effect.
-
-        A checkpoint carries the decayed values, so a stopped run goes on exactly as if it had
-        not stopped; but a learner who edits one between sessions means it: the edited value
-        becomes the current one and decays from there. ``resume_notices`` says what was applied.
-        """
+        """learning_rate or epsilon edited in config.toml since the checkpoint (which carries their
+        decayed values) is meant: it becomes the current value and decays from there."""
         before = ckpt.json_entry(data, "starting_values") if "starting_values" in data else {}
         for key in EDITABLE_STARTING_VALUES:
             if key not in before or before[key] == self.hp[key]:
                 continue
-            owner, attribute = (self.agent.optimizer, "lr") if key == "learning_rate" else (self.agent, "epsilon")
+            owner, attribute = (self.agent.optimizer, "lr") if key == "learning_rate" else (self.agent, key)
             was = getattr(owner, attribute)
             setattr(owner, attribute, self.hp[key])
             self.resume_notices.append(f"{key} was changed in config.toml ({before[key]} -> {self.hp[key]}): "
@@ -389,94 +367,32 @@ class DQNTrainer:
         """The replay memory saved with this checkpoint. It only makes resuming exact: when it is
         missing, damaged or impossible, training goes on with an empty one, and says so."""
         path, memory = ckpt.replay_path(self.run_dir, self.episode), self.agent.memory
-        empty = type(memory)(memory.capacity, memory.state_codes.shape[1], memory.state_extras.shape[1])
-        self.agent.memory = empty
+        sizes = memory.capacity, memory.state_codes.shape[1], memory.state_extras.shape[1]
+        self.agent.memory = type(memory)(*sizes)
         try:
             saved = ckpt.model_params(ckpt.read_checkpoint(path, path.name), "memory/")
-            n_codes = len(self.metadata.character_set or []) + self.metadata.egocentric
             codes = [saved[k] for k in ("state_codes", "next_codes") if np.size(saved.get(k))]
             actions = np.asarray(saved.get("actions", []))
+            highest_code = len(self.metadata.character_set or []) + self.metadata.egocentric
             if (actions.size and not 0 <= actions.min() <= actions.max() < len(self.action_keys)
-                    or any(c.max() > n_codes for c in codes)):
+                    or any(c.max() > highest_code for c in codes)):
                 raise ValueError("it holds actions or board codes this network does not have")
-            loaded = type(memory)(memory.capacity, memory.state_codes.shape[1], memory.state_extras.shape[1])
-            loaded.load_state_dict(saved)
-            self.agent.memory = loaded
+            self.agent.memory.load_state_dict(saved)      # checks everything before it copies anything
         except (CheckpointError, KeyError, ValueError, TypeError) as error:
-            reason = "is not there" if not path.is_file() else f"cannot be used ({str(error).splitlines()[0]})"
+            reason = f"cannot be used ({str(error).splitlines()[0]})" if path.is_file() else "is not there"
             self.resume_notices.append(
                 f"The replay memory of {checkpoint.name} ({path.name}) {reason}: training continues with an "
-                "empty memory, which refills within a few episodes; the run is no longer an exact continuation.")
-
-    def _check_compatibility(self, saved: dict, path: Path) -> None:
-        current = self.config_snapshot()
-        changes = [key for key in SHAPE_FIXING_FIELDS if saved.get(key) != current.get(key)]
-        if not changes:
-            return
-        lines = [f"Cannot resume from {path.name}: incompatible changes detected in config.toml.", "",
-                 "The following changes require starting fresh. The existing model was",
-                 "trained on a different problem and its weights cannot be reused:", ""]
-        for key in changes:
-            lines += [f"  {key}", f"    was : {saved.get(key)!r}", f"    now : {current.get(key)!r}",
-                      f"    why : {SHAPE_FIXING_FIELDS[key]}", ""]
-        lines += [f"Run 'retro-gamer clean {self.run_dir}' to remove existing checkpoints and the",
-                  f"training log, then run 'retro-gamer train {self.run_dir}' to start fresh."]
-        raise CheckpointError("\n".join(lines))
-
-    # ------------------------------------------------------------------ new characters
-
-    def _extend_character_set(self) -> None:
-        """unknown_character_strategy = "extend": each new character gets an input channel.
-
-        The input layer grows by one channel per new character, with zero weights (and zero
-        Adam moments), so the grown network computes exactly what it did and learns what the
-        new character means from here on. Adopted between episodes.
-        """
-        agent, engine = self.agent, engine_module(self.hp["engine"])
-        before, old_shape = len(self.metadata.character_set), self.metadata.board_shape
-        online, target = dict(agent.online.params), dict(agent.target.params)
-        adam = agent.optimizer.state_dict()
-        added = self.env.adopt_new_characters()       # appended to metadata.character_set
-
-        def grow(params):
-            return grow_input_channels(params, self.metadata, old_shape, before, added)
-
-        agent.online, agent.rationale = engine.build_network(self.metadata, self.hp, rng=self.rng)
-        agent.target, _ = engine.build_network(self.metadata, self.hp, rng=self.rng)
-        agent.online.load_params(grow(online))
-        agent.target.load_params(grow(target))
-        agent.optimizer = engine.Adam(agent.online.params, lr=adam["lr"])
-        agent.optimizer.load_state_dict({**adam, "m": grow(adam["m"]), "v": grow(adam["v"])})
-        if self.metadata.egocentric:      # the off-board channel stays last: its code moves up
-            for codes in (agent.memory.state_codes, agent.memory.next_codes):
-                codes[codes > before] += added
-        save_trainer_config(self.run_dir, self.metadata, self.hp)
-        records.append_log(self.run_dir, f"[INIT] New character(s) {self.metadata.character_set[-added:]} seen "
-                                         f"in episode {self.episode}: the input layer was extended with zero weights.")
-
-
-def grow_input_channels(params: dict, metadata: GameMetadata, old_shape: tuple, insert_at: int, added: int) -> dict:
-    """Weights for a board with ``added`` more channels inserted at channel ``insert_at``, their
-    weights zero. Only the first layer changes: conv.0.weight (32, C, 3, 3) for the CNN; for the
-    MLP net.0.weight (out, H*W*C + E), whose board columns are cell-major (H, W, C)."""
-    channels, height, width = old_shape
-    grown = {name: np.array(value) for name, value in params.items()}
-    at = [insert_at] * added
-    if metadata.spatial:
-        grown["conv.0.weight"] = np.insert(grown["conv.0.weight"], at, 0.0, axis=1)
-    else:
-        weight, n_board = grown["net.0.weight"], channels * height * width
-        board = np.insert(weight[:, :n_board].reshape(len(weight), height * width, channels), at, 0.0, axis=2)
-        grown["net.0.weight"] = np.concatenate([board.reshape(len(weight), -1), weight[:, n_board:]], axis=1)
-    return grown
+                "empty memory, which refills within a few episodes; the run is no longer an exact "
+                "continuation.")
 
 
 def _adam_state(data: dict, optimizer) -> dict:
     """Adam's state from a checkpoint. Checkpoints of the first version kept the moments divided by
     (1 - beta1) and (1 - beta2), as m_sum and v_sum: they are converted."""
     if any(key.startswith("adam/m_sum/") for key in data):
-        moments = {"m": {k: v * (1 - optimizer.beta1) for k, v in ckpt.model_params(data, "adam/m_sum/").items()},
-                   "v": {k: v * (1 - optimizer.beta2) for k, v in ckpt.model_params(data, "adam/v_sum/").items()}}
+        moments = {moment: {name: value * (1 - beta)
+                            for name, value in ckpt.model_params(data, f"adam/{moment}_sum/").items()}
+                   for moment, beta in (("m", optimizer.beta1), ("v", optimizer.beta2))}
     else:
         moments = {moment: ckpt.model_params(data, f"adam/{moment}/") for moment in ("m", "v")}
     return {**moments, "steps": int(data["adam/steps"]), "lr": float(data["learning_rate"])}
