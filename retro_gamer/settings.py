@@ -23,7 +23,7 @@ class Setting:
     (a list of whole numbers), "keys" (a list of names), "counts" (a table name -> whole
     number), "name" (a text, or unset). low/high: the bounds, low excluded when above is True.
     explain: what it does, in the words docs/reference.md, `create --help` and the error
-    messages use. flag: whether `create` has an option for it.
+    messages use.
     """
     name: str
     section: str
@@ -34,96 +34,92 @@ class Setting:
     high: float | None = None
     above: bool = False
     choices: tuple = ()
-    flag: bool = True
 
     @property
-    def option(self) -> str:
-        return "--" + self.name.replace("_", "-")
+    def option(self) -> str | None:
+        """Its option of `create`; [preprocessing] settings have none: they are edited in config.toml."""
+        return "--" + self.name.replace("_", "-") if self.section != "preprocessing" else None
 
     def bounds(self) -> str:
-        """'at least 1', 'above 0 and at most 1', ... ('' when any value of its kind goes)."""
+        """'at least 1', 'greater than 0 and at most 1', ... ('' when any value of its kind goes)."""
         parts = [] if self.low is None else [f"{'greater than' if self.above else 'at least'} {self.low}"]
         return " and ".join(parts + ([] if self.high is None else [f"at most {self.high}"]))
 
 
-def _s(name, section, default, kind, explain, **more) -> Setting:
-    return Setting(name, section, default, kind, explain, **more)
-
-
 SETTINGS = {s.name: s for s in [
-    _s("spatial", "preprocessing", False, "switch",
+    Setting("spatial", "preprocessing", False, "switch",
        "`true`: a convolutional network (CNN) reads the board as a 2-D picture. `false`: a multilayer "
-       "perceptron (MLP) reads it as one flat list of numbers.", flag=False),
-    _s("board", "preprocessing", True, "switch",
+       "perceptron (MLP) reads it as one flat list of numbers."),
+    Setting("board", "preprocessing", True, "switch",
        "`false` leaves the board out; then the agent sees only `observe_state`, which must not be empty, "
-       "and `spatial` must be `false`.", flag=False),
-    _s("observe_state", "preprocessing", [], "keys",
+       "and `spatial` must be `false`."),
+    Setting("observe_state", "preprocessing", [], "keys",
        "Keys of `game.state` whose values are appended after the board: numbers, `true`/`false`, or lists "
-       "of them (flattened). Every key must exist from the first turn and keep its length.", flag=False),
-    _s("observe_state_sizes", "preprocessing", {}, "counts",
+       "of them (flattened). Every key must exist from the first turn and keep its length."),
+    Setting("observe_state_sizes", "preprocessing", {}, "counts",
        "How many numbers each `observe_state` key gave when first measured. Written by `create` and "
-       "`train`; you do not edit it.", flag=False),
-    _s("egocentric", "preprocessing", False, "switch",
+       "`train`; you do not edit it."),
+    Setting("egocentric", "preprocessing", False, "switch",
        "`true` crops the board to a `(2r+1) x (2r+1)` window centred on one agent. Cells beyond the "
-       "board's edge are marked in one extra \"off-board\" channel, so the agent sees walls.", flag=False),
-    _s("egocentric_player", "preprocessing", None, "name",
-       "The `name` of the agent the window follows. Required when `egocentric = true`.", flag=False),
-    _s("egocentric_radius", "preprocessing", 5, "whole",
+       "board's edge are marked in one extra \"off-board\" channel, so the agent sees walls."),
+    Setting("egocentric_player", "preprocessing", None, "name",
+       "The `name` of the agent the window follows. Required when `egocentric = true`."),
+    Setting("egocentric_radius", "preprocessing", 5, "whole",
        "`r`, in cells: every cell of the window is an input of the network, and 100 cells a side "
-       "already covers any terminal board.", low=1, high=100, flag=False),
-    _s("hidden_sizes", "model", [128, 128], "sizes",
+       "already covers any terminal board.", low=1, high=100),
+    Setting("hidden_sizes", "model", [128, 128], "sizes",
        "The hidden layers of the MLP (for a CNN: of the head after the convolutions), one width per "
        "layer. Bigger networks can learn more, but learn more slowly.", low=1, high=1_000_000),
-    _s("learning_rate", "training", 0.001, "number",
+    Setting("learning_rate", "training", 0.001, "number",
        "Adam's step size: how far the weights move in one learning step. If the loss keeps growing, "
        "try ten times smaller.", low=0, above=True),
-    _s("learning_rate_decay", "training", 0.995, "number",
+    Setting("learning_rate_decay", "training", 0.995, "number",
        "The learning rate is multiplied by this after every episode in which a learning step ran, so "
        "late training makes finer steps; 1 keeps it fixed.", low=0, above=True, high=1),
-    _s("gamma", "training", 0.99, "number",
+    Setting("gamma", "training", 0.99, "number",
        "The discount: how much a reward one turn later counts compared with one now. Near 1 the agent "
        "plans ahead, near 0 it only wants the next reward.", low=0, high=1),
-    _s("epsilon", "training", 1.0, "number",
+    Setting("epsilon", "training", 1.0, "number",
        "The probability of a random action at the start of training.", low=0, high=1),
-    _s("epsilon_decay", "training", 0.995, "number",
+    Setting("epsilon_decay", "training", 0.995, "number",
        "Epsilon is multiplied by this after every episode; closer to 1 explores for longer.",
        low=0, above=True, high=1),
-    _s("epsilon_min", "training", 0.05, "number",
+    Setting("epsilon_min", "training", 0.05, "number",
        "The floor epsilon never falls below, so the agent keeps trying new things.", low=0, high=1),
-    _s("batch_size", "training", 64, "whole",
+    Setting("batch_size", "training", 64, "whole",
        "Transitions per learning step, drawn from the replay memory.", low=1),
-    _s("memory_capacity", "training", 10000, "whole",
+    Setting("memory_capacity", "training", 10000, "whole",
        "Transitions the replay memory holds, the oldest forgotten first; its room is reserved when "
        "training starts.", low=1, high=100_000_000),
-    _s("prioritize_experiences", "training", False, "switch",
+    Setting("prioritize_experiences", "training", False, "switch",
        "Prioritized replay: draw surprising transitions (large TD error) more often, with "
        "importance-sampling weights (alpha = 0.6, beta = 0.4)."),
-    _s("target_update_freq", "training", 100, "whole",
+    Setting("target_update_freq", "training", 100, "whole",
        "Learning steps between copies of the online network into the target network, which computes "
        "the TD targets: larger is steadier, but slower to follow.", low=1),
-    _s("train_every", "training", 4, "whole",
+    Setting("train_every", "training", 4, "whole",
        "Turns played per learning step. Learning starts once the memory holds `batch_size` transitions.",
        low=1),
-    _s("training_episodes", "training", 1000, "whole",
+    Setting("training_episodes", "training", 1000, "whole",
        "Episodes in all. Raise it and run `train` again to keep training.", low=1),
-    _s("max_turns_per_episode", "training", 2000, "whole",
+    Setting("max_turns_per_episode", "training", 2000, "whole",
        "An episode is cut after this many turns, so an agent that never loses cannot play one game "
        "forever. A cut episode is not a terminal transition: its last target still counts the future.",
        low=1),
-    _s("exploration_turns", "training", 200, "whole",
+    Setting("exploration_turns", "training", 200, "whole",
        "Random turns played to discover the characters when `character_set` is unset (0 skips "
        "discovery).", low=0),
-    _s("unknown_character_strategy", "training", "ignore", "choice",
+    Setting("unknown_character_strategy", "training", "ignore", "choice",
        "A character that is not in `character_set` is an empty cell (`\"ignore\"`), or gets a new input "
        "channel with zero weights, so the network keeps what it learned (`\"extend\"`).",
        choices=("ignore", "extend")),
-    _s("seed", "training", None, "seed",
+    Setting("seed", "training", None, "seed",
        "A whole number seeds every random choice (the games' `random`, exploration, replay sampling, "
        "initial weights), so a run can be repeated exactly. Unset: a different run each time.", low=0),
-    _s("double_dqn", "training", False, "switch",
+    Setting("double_dqn", "training", False, "switch",
        "Double DQN: the online network chooses the next action, the target network values it, which "
        "keeps Q-values from being overestimated. Not in the published package."),
-    _s("engine", "training", "fast", "choice",
+    Setting("engine", "training", "fast", "choice",
        "`\"fast\"`: the fast engine (retro_gamer/fast/). `\"plain\"`: the textbook code of "
        "retro_gamer/dqn/ alone, slower, the same numbers. Checkpoints fit both.", choices=("fast", "plain")),
 ]}
@@ -162,24 +158,23 @@ def value_problems(name: str, value) -> list[str]:
         "keys": isinstance(value, list) and all(isinstance(k, str) and k for k in value),
         "counts": isinstance(value, dict) and all(is_whole_number(v) and v > 0 for v in value.values()),
     }[s.kind]
-    low_ok = s.low is None or all(v > s.low if s.above else v >= s.low for v in items)
-    if fits and low_ok and (s.high is None or all(v <= s.high for v in items)):
+    if fits and (s.low is None or all(v > s.low if s.above else v >= s.low for v in items)) \
+            and (s.high is None or all(v <= s.high for v in items)):
         return [] if s.kind != "keys" or len(set(value)) == len(value) else [problem(
             f"{name} = {toml_value(value)}", "A key is listed more than once. " + s.explain,
             f"{name} = {toml_value(list(dict.fromkeys(value)))}")]
     wanted = {"number": "a number", "whole": "a whole number", "seed": "a whole number",
               "switch": "true or false, without quotes", "choice": " or ".join(map(toml_value, s.choices)),
-              "name": "a text in quotes", "sizes": "a list of whole numbers, at least one",
+              "name": "a text in quotes", "sizes": "a list of whole numbers, one per hidden layer",
               "keys": "a list of names in quotes", "counts": "a table of whole numbers above 0"}[s.kind]
-    bounds = f", {s.bounds()}" if s.bounds() else ""
+    bounds = f", {'each ' * (s.kind == 'sizes')}{s.bounds()}" if s.bounds() else ""
     if isinstance(value, bool) and s.kind in ("number", "whole", "seed", "sizes"):
         bounds += " (true and false are switches, not numbers)"
     elif isinstance(value, float) and s.kind in ("whole", "seed"):
         bounds += " (it counts things, so it has no fraction)"
     example = toml_value(s.default) if s.default is not None else {"seed": "42", "name": '"player"'}[s.kind]
-    return [problem(f"{name} = {toml_value(value)}", f"{name} must be {wanted}{bounds}. "
-                                                     f"{s.explain.replace('`', '')}",
-                    f"{name} = {example}")]
+    why = f"{name} must be {wanted}{bounds}. {s.explain.replace('`', '')}"
+    return [problem(f"{name} = {toml_value(value)}", why, f"{name} = {example}")]
 
 
 def normalize(given: dict) -> tuple[dict, list[str]]:

@@ -5,22 +5,22 @@ from pathlib import Path
 
 import pytest
 
-from retro_gamer.config import (
-    HYPERPARAMETER_DEFAULTS,
-    MODEL_DEFAULTS,
-    PREPROCESSING_DEFAULTS,
-    RunConfig,
-    new_config,
-    normalize_hyperparams,
-    read_config,
-    resolve_hyperparams,
-    save_trainer_config,
-    validate_hyperparams,
-    write_config,
-)
 from retro_gamer.errors import ConfigError, GameError
-from retro_gamer.games import load_game_factory, metadata_for_game, resolve_game
-from retro_gamer.metadata import GameMetadata
+from retro_gamer.game.description import GameMetadata
+from retro_gamer.game.environment import metadata_for_game
+from retro_gamer.game.loading import load_game_factory, resolve_game
+from retro_gamer.run.config import RunConfig, new_config, read_config, save_trainer_config, write_config
+from retro_gamer.settings import (PREPROCESSING, SETTINGS, defaults, hyperparameter_problems, normalize,
+                                  resolve_hyperparams)
+
+HYPERPARAMETER_DEFAULTS = {name: s.default for name, s in SETTINGS.items() if s.section == "training"}
+
+
+def normalize_hyperparams(given: dict) -> dict:
+    settings, found = normalize(given)
+    if found:
+        raise ConfigError("\n".join(found))
+    return settings
 
 GAMES = Path(__file__).parent / "games"
 
@@ -60,18 +60,19 @@ def test_hyperparameter_defaults_are_the_reference_pages():
         "batch_size": 64, "memory_capacity": 10000, "prioritize_experiences": False,
         "target_update_freq": 100, "train_every": 4, "training_episodes": 1000,
         "max_turns_per_episode": 2000, "exploration_turns": 200,
-        "unknown_character_strategy": "ignore", "seed": None, "double_dqn": False,
+        "unknown_character_strategy": "ignore", "seed": None, "double_dqn": False, "engine": "fast",
     }
-    assert MODEL_DEFAULTS == {"hidden_sizes": [128, 128]}
-    assert PREPROCESSING_DEFAULTS["board"] is True and PREPROCESSING_DEFAULTS["spatial"] is False
-    assert PREPROCESSING_DEFAULTS["egocentric_radius"] == 5
+    assert SETTINGS["hidden_sizes"].default == [128, 128] and SETTINGS["hidden_sizes"].section == "model"
+    preprocessing = defaults(PREPROCESSING)
+    assert preprocessing["board"] is True and preprocessing["spatial"] is False
+    assert preprocessing["egocentric_radius"] == 5
 
 
 def test_resolve_fills_defaults_without_sharing_lists():
     hp = resolve_hyperparams({"gamma": 0.9})
     assert hp["gamma"] == 0.9 and hp["batch_size"] == 64 and hp["hidden_sizes"] == [128, 128]
     hp["hidden_sizes"].append(7)
-    assert MODEL_DEFAULTS["hidden_sizes"] == [128, 128]
+    assert SETTINGS["hidden_sizes"].default == [128, 128] == resolve_hyperparams()["hidden_sizes"]
 
 
 # -- create -> config.toml -> read ---------------------------------------------------------
@@ -88,8 +89,8 @@ def test_round_trip_gives_the_same_settings(tmp_path):
     assert run.game == {"module": "retro.examples.snake"}
     assert run.metadata == metadata
     assert run.hyperparams == resolve_hyperparams(options)
-    assert run.preprocessing["observe_state"] == ["apple_dx", "apple_dy"]
-    assert run.preprocessing["observe_state_sizes"] == {"apple_dx": 1, "apple_dy": 1}
+    assert run.metadata.observe_state == ["apple_dx", "apple_dy"]
+    assert run.metadata.observe_state_sizes == {"apple_dx": 1, "apple_dy": 1}
     assert run.raw == written
     with open(tmp_path / "config.toml", "rb") as f:
         assert tomllib.load(f) == written
@@ -121,7 +122,7 @@ def test_writing_a_run_config_keeps_what_training_found(snake_run):
     run.metadata.character_set.append("#")
     run.metadata.observe_state_sizes["apple_dx"] = 1
     run.hyperparams["training_episodes"] = 50
-    write_config(snake_run, run)
+    save_trainer_config(snake_run, run.metadata, run.hyperparams)
     again = read_config(snake_run)
     assert again.metadata.character_set[-1] == "#"
     assert again.hyperparams["training_episodes"] == 50
@@ -133,7 +134,7 @@ def test_extras_size_is_worked_out_from_measured_sizes(snake_run):
     edit(snake_run, 'observe_state = ["apple_dx", "apple_dy"]', 'observe_state = ["apple_dx", "energy"]')
     run = read_config(snake_run)
     assert run.metadata.extras_size == 0  # "energy" not measured yet: measured when training starts
-    assert run.preprocessing["observe_state_sizes"] == {"apple_dx": 1}
+    assert run.metadata.preprocessing_dict()["observe_state_sizes"] == {"apple_dx": 1}
 
 
 def test_seed_is_written_only_when_set(tmp_path):
@@ -217,16 +218,17 @@ BAD_HYPERPARAMETERS = [
     ("max_turns_per_episode", 0, "at least 1"),
     ("exploration_turns", -1, "at least 0"),
     ("exploration_turns", False, "true and false are switches"),
-    ("prioritize_experiences", "yes", "is a switch"),
-    ("double_dqn", 1, "is a switch"),
+    ("prioritize_experiences", "yes", "must be true or false"),
+    ("double_dqn", 1, "must be true or false"),
     ("unknown_character_strategy", "grow", '"extend"'),
-    ("seed", -1, "0 or more"),
-    ("seed", "lucky", "0 or more"),
-    ("hidden_sizes", [], "at least one layer"),
-    ("hidden_sizes", [128, 0], "positive whole number"),
-    ("hidden_sizes", [True], "positive whole number"),
-    ("hidden_sizes", "128", "positive whole number"),
+    ("seed", -1, "at least 0"),
+    ("seed", "lucky", "must be a whole number"),
+    ("hidden_sizes", [], "one per hidden layer"),
+    ("hidden_sizes", [128, 0], "each at least 1"),
+    ("hidden_sizes", [True], "a list of whole numbers"),
+    ("hidden_sizes", "128", "a list of whole numbers"),
     ("learnin_rate", 0.01, "did you mean learning_rate"),
+    ("engine", "turbo", '"fast" or "plain"'),
 ]
 
 
@@ -250,11 +252,10 @@ def test_batch_larger_than_memory():
         resolve_hyperparams({"memory_capacity": 32})
 
 
-def test_validate_hyperparams_checks_what_is_given():
-    validate_hyperparams(resolve_hyperparams())
-    validate_hyperparams({"gamma": 0.5})
-    with pytest.raises(ConfigError):
-        validate_hyperparams({"gamma": 5})
+def test_hyperparameter_problems_checks_what_is_given():
+    assert hyperparameter_problems(resolve_hyperparams()) == []
+    assert hyperparameter_problems({"gamma": 0.5}) == []
+    assert "at most 1" in hyperparameter_problems({"gamma": 5})[0]
 
 
 # -- reading a config with problems ------------------------------------------------------------
@@ -277,7 +278,7 @@ def test_every_problem_of_the_file_is_listed_at_once_naming_the_file(snake_run):
 @pytest.mark.parametrize("old, new, lesson", [
     ('observe_state = ["apple_dx", "apple_dy"]', 'observe_state = ["reward"]', "is the reward key"),
     ("egocentric = false", "egocentric = true", "without a name"),
-    ("egocentric_radius = 5", "egocentric_radius = 0", "egocentric window"),
+    ("egocentric_radius = 5", "egocentric_radius = 0", "every cell of the window is an input"),
     ("egocentric = false", "egocentrik = false", "did you mean egocentric"),
     ('reward = "reward"', 'reward = "reward"\nobservation_function = "m:f"', "two different ways"),
     ('module = "retro.examples.snake"', 'module = "retro/examples/snake"', "[game] must name"),

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from retro_gamer.errors import ConfigError, GameError
-from retro_gamer.metadata import BUILTIN_DESCRIPTIONS, GameMetadata
+from retro_gamer.game.description import BUILTIN_DESCRIPTIONS, GameMetadata
 
 GAMES = Path(__file__).parent / "games"
 SNAKE_CHARACTERS = ["@", "*", ">", "<", "^", "v"]
@@ -152,21 +152,21 @@ BAD_DESCRIPTIONS = [
     (minimal(board_size=[5, True]), "two positive whole numbers"),
     (minimal(observation_function="observe"), '"module:function"'),
     (minimal(factory="a:b:c"), '"module:function"'),
-    (minimal(spatial="yes"), "spatial is a switch"),
-    (minimal(board=1), "board is a switch"),
-    (minimal(egocentric="no"), "egocentric is a switch"),
-    (minimal(observe_state="lives"), "observe_state lists keys"),
+    (minimal(spatial="yes"), "spatial must be true or false"),
+    (minimal(board=1), "board must be true or false"),
+    (minimal(egocentric="no"), "egocentric must be true or false"),
+    (minimal(observe_state="lives"), "observe_state must be a list of names"),
     (minimal(observe_state=["lives", "lives"]), "listed more than once"),
     (minimal(observe_state=["score"]), "is the reward key"),
-    (minimal(observe_state_sizes={"lives": 0}), "observe_state_sizes records"),
+    (minimal(observe_state_sizes={"lives": 0}), "a table of whole numbers above 0"),
     (minimal(board=False), "would see nothing at all"),
     (minimal(board=False, spatial=True, observe_state=["lives"]), "convolutional network"),
     (minimal(spatial=True, observation_function="g:observe"), "convolutional network"),
     (minimal(observation_function="g:observe", observe_state=["lives"]), "two different ways"),
     (minimal(egocentric=True), "without a name"),
     (minimal(egocentric=True, egocentric_player="p", board=False, observe_state=["x"]), "crop of the board"),
-    (minimal(egocentric_radius=0), "egocentric window"),
-    (minimal(egocentric_radius=True), "egocentric window"),
+    (minimal(egocentric_radius=0), "every cell of the window is an input"),
+    (minimal(egocentric_radius=True), "true and false are switches"),
     (minimal(extras_size=-1), "extras_size"),
     (minimal(charset=["@"]), "did you mean character_set"),
     (minimal(observe=["x"]), "did you mean observe_state"),
@@ -177,7 +177,7 @@ BAD_DESCRIPTIONS = [
 def test_each_problem_is_explained_with_a_fix(description, lesson):
     with pytest.raises(ConfigError) as caught:
         GameMetadata.from_dict(description)
-    message = str(caught.value)
+    message = " ".join(str(caught.value).split())       # lessons are wrapped over several lines
     assert lesson in message
     assert "Fix:" in message
     assert message.startswith("Found 1 problem in the game description")

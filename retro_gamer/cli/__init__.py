@@ -67,13 +67,16 @@ TYPES = {"number": (float, "F"), "whole": (int, "N"), "seed": (int, "N"), "sizes
          "choice": (str, None)}
 
 
-def _help_of(text: str, default) -> str:
+def _help_of(setting) -> str:
     """A setting's explanation (settings.py) as help: its `code` marks dropped, its default added."""
-    shown = {None: "none, a different run each time", True: "on", False: "off"}.get(default, default) \
-        if not isinstance(default, (list, int, float)) or isinstance(default, bool) else default
-    if isinstance(default, list):
-        shown = ",".join(map(str, default))
-    return text.replace("`", "").replace("%", "%%") + f" (default: {shown})"
+    default = setting.default
+    if isinstance(default, bool):
+        default = "on" if default else "off"
+    elif isinstance(default, list):
+        default = ",".join(map(str, default))
+    elif default is None:
+        default = "none, a different run each time"
+    return setting.explain.replace("`", "").replace("%", "%%") + f" (default: {default})"
 
 
 def _add_setting_options(parser: argparse.ArgumentParser) -> None:
@@ -82,16 +85,16 @@ def _add_setting_options(parser: argparse.ArgumentParser) -> None:
                                       "out get the default shown.")
     aliases = {new: "--" + old.replace("_", "-") for old, new in OLD_NAMES.items()}
     for s in SETTINGS.values():
-        if not s.flag:
+        if s.option is None:
             continue
         if s.kind == "switch":
             group.add_argument(s.option, dest=s.name, action=argparse.BooleanOptionalAction,
-                               default=argparse.SUPPRESS, help=_help_of(s.explain, s.default))
+                               default=argparse.SUPPRESS, help=_help_of(s))
             continue
         kind, metavar = TYPES[s.kind]
         group.add_argument(s.option, *[a for n, a in aliases.items() if n == s.name], dest=s.name, type=kind,
                            metavar=metavar, choices=s.choices or None, default=argparse.SUPPRESS,
-                           help=_help_of(s.explain, s.default))
+                           help=_help_of(s))
     for name, default in LAYER_DEFAULTS.items():
         group.add_argument("--" + name.replace("_", "-"), dest=name, type=int, metavar="N",
                            default=argparse.SUPPRESS,

@@ -3,8 +3,6 @@
 A terminal chart's column is a bar of eighth-height blocks, so three lines show 24 levels; with more
 values than columns, a column shows the mean of its share, smoothing a noisy curve like a moving average.
 """
-from __future__ import annotations
-
 import math
 from pathlib import Path
 
@@ -17,7 +15,7 @@ LABEL_WIDTH = 9  # room for labels such as '-1234.5' beside the y axis
 
 
 def resample(values: list[float], width: int) -> list[float]:
-    """At most ``width`` values: the means of ``width`` equal shares, leaving NaN out (all NaN: NaN)."""
+    """At most ``width`` values: the mean of each of ``width`` equal shares (NaN left out; all NaN: NaN)."""
     if len(values) <= width:
         return list(values)
     columns = []
@@ -29,18 +27,13 @@ def resample(values: list[float], width: int) -> list[float]:
 
 
 def bar_heights(values: list[float], levels: int) -> list[int]:
-    """Each value as a bar height from 1 (smallest) to ``levels`` (largest); flat: half; NaN: 0 (no bar)."""
+    """Values as bar heights: 1 for the smallest to ``levels`` for the largest, half for a flat series,
+    0 (no bar) for NaN."""
     finite = [v for v in values if not math.isnan(v)]
     low, high = (min(finite), max(finite)) if finite else (0.0, 0.0)
-    heights = []
-    for value in values:
-        if math.isnan(value):
-            heights.append(0)
-        elif high == low:
-            heights.append(max(1, levels // 2))
-        else:
-            heights.append(1 + round((value - low) / (high - low) * (levels - 1)))
-    return heights
+    if high == low:
+        return [0 if math.isnan(v) else max(1, levels // 2) for v in values]
+    return [0 if math.isnan(v) else 1 + round((v - low) / (high - low) * (levels - 1)) for v in values]
 
 
 def chart_rows(values: list[float], width: int, height: int) -> list[str]:
@@ -61,8 +54,8 @@ def format_value(value: float | None) -> str:
 
 def labelled_chart(title: str, episodes: list[float], values: list[float], width: int,
                    height: int) -> list[str]:
-    """A chart with a title, the largest and smallest value beside the y axis and the first and
-    last episode under it. Every line is exactly ``width`` characters."""
+    """A chart with a title, the largest and smallest value beside the y axis and the first and last
+    episode under it; every line exactly ``width`` characters."""
     finite = [v for v in values if not math.isnan(v)]
     lines = [f"{title}  (last {format_value(values[-1])})" if values else title]
     margin = " " * LABEL_WIDTH
@@ -82,7 +75,7 @@ def labelled_chart(title: str, episodes: list[float], values: list[float], width
 
 
 def compact_chart(title: str, values: list[float], width: int, height: int) -> list[str]:
-    """A small chart for the training display: title and last value, the bars, then the range.
+    """A small chart for the training display: title and last value, the bars, then the range;
     ``height + 2`` lines, each exactly ``width`` characters."""
     finite = [v for v in values if not math.isnan(v)]
     lines = [f"{title}  {format_value(values[-1] if values else None)}"]
@@ -94,12 +87,12 @@ def compact_chart(title: str, values: list[float], width: int, height: int) -> l
     return [line[:width].ljust(width) for line in lines + [""] * (height + 2 - len(lines))]
 
 
-def grid(panels: list[list[str]], per_row: int, gap: int = 2) -> list[str]:
+def grid(panels: list[list[str]], per_row: int) -> list[str]:
     """Panels (equally tall lists of equal-width lines) ``per_row`` side by side, a blank line apart."""
     lines = []
     for start in range(0, len(panels), per_row):
         lines += [""] if lines else []
-        lines += [(" " * gap).join(parts).rstrip() for parts in zip(*panels[start:start + per_row])]
+        lines += ["  ".join(parts).rstrip() for parts in zip(*panels[start:start + per_row])]
     return lines
 
 
@@ -138,8 +131,8 @@ def save_figure(curves: list[tuple[str, list[float], list[float]]], path: str | 
     path = Path(path)
     if path.suffix.lower() not in FIGURE_FORMATS:
         raise RetroGamerError(f"Cannot save a figure as '{path.name}': the file name must end in "
-                              f"{', '.join(FIGURE_FORMATS)} so the format is clear. "
-                              f"Example: --output {path.stem or 'curves'}.png")
+                              f"{', '.join(FIGURE_FORMATS)} so the format is clear. Example: --output "
+                              f"{path.stem or 'curves'}.png")
     try:  # matplotlib is an optional extra, imported only when a figure is asked for
         from matplotlib.figure import Figure  # a Figure of its own needs no display and no pyplot
     except ImportError:

@@ -1,12 +1,9 @@
 """The training display: how far training has gone, and how learning is going.
 
-In a terminal it is a small dashboard redrawn in place: four charts of the checkpoint averages of
-training.log (one bar per checkpoint, so a resumed run shows its whole history), then a progress bar
-and the last episode's figures, which move every episode. When the output is not a terminal (CI, a
-pipe, a file) it prints one plain line per checkpoint instead, the line training.log gets.
+In a terminal, a dashboard redrawn in place: charts of the checkpoint averages (one bar per checkpoint,
+so a resumed run shows its whole history), then a progress bar and the last episode, updated every
+episode. When the output is not a terminal (CI, a pipe, a file): the checkpoint lines of training.log.
 """
-from __future__ import annotations
-
 import math
 import sys
 from time import perf_counter
@@ -23,16 +20,14 @@ REDRAW_SECONDS = 0.1  # fast games finish hundreds of episodes a second; redraw 
 
 
 class TrainingDisplay:
-    """A training session's progress. total_episodes: the run's training_episodes; start_episode: the
-    first episode this session plays (those before count as done); history: the checkpoint records of
-    earlier sessions. Call ``start()``, pass ``on_episode`` and ``on_checkpoint`` to DQNTrainer.train,
-    then ``close()``."""
+    """A training session's progress. start_episode: the first episode this session plays (those before
+    count as done); history: the checkpoint records of earlier sessions. Call ``start()``, pass
+    ``on_episode`` and ``on_checkpoint`` to DQNTrainer.train, then ``close()``."""
 
     def __init__(self, total_episodes: int, start_episode: int, history=(), stream=None, terminal=None):
         self.total_episodes, self.start_episode = total_episodes, start_episode
         self.episodes_done = start_episode - 1
-        self.history = list(history)
-        self.last_episode = None
+        self.history, self.last_episode = list(history), None
         self.stream = stream if stream is not None else sys.stdout
         try:
             self.live = terminal is not None or self.stream.isatty()
@@ -99,12 +94,11 @@ class TrainingDisplay:
                   "left": f"{format_duration((total - done) / rate) if rate else '--'} left",
                   "speed": f"{rate * 60:.1f} ep/min" if 0 < rate < 1 else f"{rate:.1f} ep/s"}
         head = f"{done}/{total} episodes"
-        # On a narrow terminal, give up the least useful figures before the bar (at least 10
-        # cells, plus 4 for its ends and spaces) gets short.
+        # On a narrow terminal, give up the least useful figures before the bar (10 cells at least,
+        # and 4 for its ends and spaces) gets short.
         for spare in ("elapsed", "speed", "left"):
-            if len(head) + len("  ".join(fields.values())) + 4 + 10 <= width:
-                break
-            del fields[spare]
+            if len(head) + len("  ".join(fields.values())) + 4 + 10 > width:
+                del fields[spare]
         tail = "  ".join(fields.values())
         bar = _bar(fraction, max(10, width - len(head) - len(tail) - 4))
         lines = [f"{head} ▕{bar}▏ {tail}", ""]

@@ -1,15 +1,11 @@
 """Evaluating checkpoints: how well does each one play when it stops exploring?
 
-In training the agent still takes random actions (epsilon), so the rewards in training.log mix skill
-with luck. Here each checkpoint plays N games greedily (always the highest Q-value), every checkpoint
-from the same random seed so that they face the same openings. Each game is cut at the run's
-max_turns_per_episode, as in training: a greedy agent may find a loop it never leaves.
+The rewards in training.log mix skill with the luck of exploration (epsilon). Here each checkpoint plays
+N games greedily (always the highest Q-value), all from the same seed, so they face the same openings.
+A game is cut at max_turns_per_episode, as in training: a greedy agent may find a loop it never leaves.
 """
-from __future__ import annotations
-
 import random
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -33,7 +29,7 @@ def evaluate_checkpoints(run_dir, names: list[str] | None, episodes: int = 100, 
     given. ``progress``, if given, is called with a line of text as each checkpoint finishes."""
     results = []
     for name in names or [None]:
-        policy = TrainedPolicy(Path(run_dir), name)
+        policy = TrainedPolicy(run_dir, name)
         max_turns = policy.config.hyperparams["max_turns_per_episode"]
         environment = GameEnvironment(load_game_factory(policy.config.game), policy.metadata)
         # Games draw their randomness from Python's random (and sometimes NumPy's):

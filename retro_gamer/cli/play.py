@@ -1,12 +1,8 @@
-"""Watching a trained agent play, in the terminal.
+"""Watching a trained agent play in the terminal, drawn by retro-games' own TerminalView.
 
-The game is drawn by retro-games' own TerminalView, and its input source is a PolicyInput:
-each turn the network reads the board and "presses" the action with the highest Q-value.
-Beside the board a panel shows the Q-value of every action, the chosen one marked, so you
-can see what the network thinks of each move, and how sure it is. Enter or Escape quits.
+Each turn a PolicyInput "presses" the action with the highest Q-value; a panel beside the board shows
+every action's Q-value: what the network thinks of each move, and how sure it is.
 """
-from __future__ import annotations
-
 import sys
 from time import perf_counter, sleep
 
@@ -35,12 +31,12 @@ def q_value_lines(labels: list[str], q_values, turn: int) -> list[str]:
     """The panel: a title, one line per action (its value and a bar from the smallest to the
     largest Q-value, the chosen action marked ▶), then the turn. q_values: (n_actions,)."""
     best, low, high = int(q_values.argmax()), float(q_values.min()), float(q_values.max())
-    label_width = max(len(label) for label in labels)
+    width = max(len(label) for label in labels)
     lines = ["Q-values, next move"]
     for index, (label, value) in enumerate(zip(labels, q_values)):
         share = (float(value) - low) / (high - low) if high > low else 1.0
         mark = "▶" if index == best else " "
-        lines.append(f"{mark} {label:<{label_width}} {float(value):+7.2f} {'█' * round(share * BAR_WIDTH)}")
+        lines.append(f"{mark} {label:<{width}} {float(value):+7.2f} {'█' * round(share * BAR_WIDTH)}")
     return lines + [f"turn {turn}  Enter/Esc quits"]
 
 
@@ -81,14 +77,14 @@ class QValuePanel:
             lines = [one_line[:width]]
         else:
             return
-        sys.stdout.write("".join(term.move_xy(x, y + row) + line.ljust(width) for row, line in enumerate(lines)))
+        text = "".join(term.move_xy(x, y + row) + line.ljust(width) for row, line in enumerate(lines))
+        sys.stdout.write(text)
         sys.stdout.flush()
 
 
 def play(run_dir, checkpoint: str | None = None, framerate: float = 12.0) -> str:
-    """Let the agent of ``run_dir`` play one game in this terminal; return a one-line summary to print
-    once the game screen has closed. Raises RetroGamerError when the output is not a terminal, the
-    terminal is too small for the board, or the game fails."""
+    """Let the agent of ``run_dir`` play one game in this terminal until it ends or Enter or Escape is
+    pressed; return a one-line summary to print once the game screen has closed."""
     if not (sys.stdout.isatty() and sys.stdin.isatty()):
         raise RetroGamerError(
             "'retro-gamer play' draws the game in a terminal and reads Enter or Escape from the keyboard, "
@@ -100,11 +96,12 @@ def play(run_dir, checkpoint: str | None = None, framerate: float = 12.0) -> str
     terminal = Terminal()
     view = TerminalView(terminal, color=getattr(game, "color", "white_on_black"),
                         show_state=getattr(game, "show_state", True))
+    game.view = view
     panel = QValuePanel(terminal, view, [action_label(key) for key in policy.action_keys])
     try:
         view.check_terminal_size(game)
         with terminal.fullscreen(), terminal.hidden_cursor(), terminal.cbreak():
-            stopped = _watch(game, view, policy, panel, framerate)
+            stopped = _watch(game, policy, terminal, panel, framerate)
     except TerminalTooSmall as error:
         width, height = game.view_size
         raise GameError(
@@ -115,20 +112,20 @@ def play(run_dir, checkpoint: str | None = None, framerate: float = 12.0) -> str
     except RetroGameError as error:
         raise GameError(
             f"The game stopped with an error on turn {game.turn_number}: {type(error).__name__}: {error}. "
-            "This is a problem in the game's code, not in the agent: fix the game, then watch again.") from None
+            "This is a problem in the game's code, not in the agent: fix the game, then watch again."
+        ) from None
     ending = "you stopped it" if stopped else "the game ended"
     state = ", ".join(f"{key}={value}" for key, value in sorted(game.state.items()))
     return (f"Checkpoint {policy.checkpoint_name} played {game.turn_number} turns ({ending}). "
             f"Final state: {state}")
 
 
-def _watch(game, view, policy, panel, framerate: float) -> bool:
+def _watch(game, policy, terminal, panel, framerate: float) -> bool:
     """The play loop; True when the user quit, False when the game ended by itself."""
-    game.view = view
     game.start()
     while game.playing:
         started = perf_counter()
-        if panel.terminal.inkey(0).name in QUIT_KEYS:
+        if terminal.inkey(0).name in QUIT_KEYS:
             return True
         game.step()  # inside it, the PolicyInput presses the key with the highest Q-value
         if game.playing:
@@ -137,6 +134,6 @@ def _watch(game, view, policy, panel, framerate: float) -> bool:
             panel.draw(game, policy.q_values(game))
         sleep(max(0.0, 1.0 / framerate - (perf_counter() - started)))
     panel.draw_message(game, f"Game over after {game.turn_number} turns. Enter or Escape quits.")
-    while panel.terminal.inkey().name not in QUIT_KEYS:
+    while terminal.inkey().name not in QUIT_KEYS:
         pass
     return False

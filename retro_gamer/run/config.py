@@ -75,8 +75,8 @@ def read_config(run_dir) -> RunConfig:
             close = difflib.get_close_matches(name, SECTIONS, n=1, cutoff=0.6)
             found.append(problem(
                 f"[{toml_key(name)}]",
-                f"config.toml has no section called [{toml_key(name)}], so none of its settings would be used.",
-                f"did you mean [{close[0]}]?" if close else "the sections are: " + ", ".join(f"[{s}]" for s in SECTIONS)))
+                f"config.toml has no section called [{toml_key(name)}]: none of its settings would be used.",
+                f"did you mean [{close[0]}]?" if close else f"the sections are: [{'], ['.join(SECTIONS)}]"))
         elif not isinstance(value, dict):
             found.append(problem(f"{toml_key(name)} = {toml_value(value)}",
                                  f"{name} must be a section, [{name}].",
@@ -182,7 +182,8 @@ def config_text(config: dict) -> str:
     quoting), but lists stay on their line, as a learner editing by hand expects."""
     sections = []
     for name, table in config.items():
-        sections.append(f"[{name}]\n" + "".join(f"{_key(key)} = {_inline(value)}\n" for key, value in table.items()))
+        lines = [f"{_key(key)} = {_inline(value)}\n" for key, value in table.items()]
+        sections.append(f"[{name}]\n" + "".join(lines))
     return "\n".join(sections)
 
 

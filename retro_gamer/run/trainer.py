@@ -26,7 +26,7 @@ from retro_gamer.run import checkpoints as ckpt
 from retro_gamer.run import records
 from retro_gamer.run.config import engine_module, read_config, save_trainer_config
 from retro_gamer.run.new_characters import extend_character_set
-from retro_gamer.run.files import (atomic_save_npz, atomic_write_bytes, atomic_write_text,
+from retro_gamer.run.files import (atomic_save_npz, atomic_write, atomic_write_text,
                                    describe_write_error, remove_temporaries)
 from retro_gamer.run.session import deferred_stop, run_lock, stop_signals
 from retro_gamer.settings import resolve_hyperparams
@@ -312,7 +312,7 @@ class DQNTrainer:
             self._restore(data, path)
             final = self.checkpoint_dir / "final.npz"
             if self.complete and not final.is_file():
-                atomic_write_bytes(final, path.read_bytes())   # killed between ep_NNNN.npz and final.npz
+                atomic_write(final, path.read_bytes())   # killed between ep_NNNN.npz and final.npz
             return path
 
     def load_checkpoint(self, path) -> None:
