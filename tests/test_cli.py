@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from retro_gamer import cli
-from retro_gamer.cli import main
+from retro_gamer.cli import commands, main
 
 TINY_GAME = '''\
 from retro.game import Game
@@ -285,7 +284,7 @@ def test_clean_lists_asks_and_keeps_config(run_copy, monkeypatch, capsys):
     monkeypatch.setattr("builtins.input", lambda question: "n")
     assert main(["clean", str(run_copy)]) == 1
     out = capsys.readouterr().out
-    for name in ("checkpoints/ep_0003.npz", "checkpoints/final.npz", "checkpoints/replay_memory.npz",
+    for name in ("checkpoints/ep_0003.npz", "checkpoints/final.npz", "checkpoints/replay_ep_0003.npz",
                  "checkpoints/.tmp-ep_0004.npz.x1", ".tmp-training.log.x2", "training.log", "episodes.csv"):
         assert f"  {name}\n" in out, name
     assert "config.toml is kept." in out and "Nothing was removed." in out
@@ -293,7 +292,8 @@ def test_clean_lists_asks_and_keeps_config(run_copy, monkeypatch, capsys):
 
     monkeypatch.setattr("builtins.input", lambda question: "y")
     assert main(["clean", str(run_copy)]) == 0
-    assert sorted(p.name for p in run_copy.rglob("*")) == ["checkpoints", "config.toml", "notes.txt"]
+    # .lock stays: removing a lock file another process may be opening would break the lock.
+    assert sorted(p.name for p in run_copy.rglob("*")) == [".lock", "checkpoints", "config.toml", "notes.txt"]
     assert "Cleaned. Run 'retro-gamer train" in capsys.readouterr().out
 
 
@@ -338,7 +338,7 @@ def test_clean_with_nothing_to_clean(game_dir, tmp_path, capsys):
 
 def test_files_to_clean_lists_only_files(run_copy):
     (run_copy / "checkpoints" / "odd.npz").mkdir()
-    listed = cli.files_to_clean(run_copy)
+    listed = commands.files_to_clean(run_copy)
     assert all(path.is_file() or path.is_symlink() for path in listed)
     assert run_copy / "config.toml" not in listed
 
@@ -511,12 +511,37 @@ def test_ctrl_c_during_training_keeps_a_checkpoint_and_says_how_to_resume(game_d
     assert "Traceback" not in text
 
 
+def test_one_trainer_per_run_and_a_killed_one_leaves_no_lock_behind(game_dir, tmp_path, capsys):
+    run = tmp_path / "busy"
+    main(["create", "--game", str(game_dir / "tiny_game.py"), "--output", str(run),
+          "--training-episodes", "100000", *SMALL_SETTINGS])
+    capsys.readouterr()
+    first = subprocess.Popen([*CLI, "train", str(run)], cwd=game_dir, stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    try:
+        assert first.stdout.readline().startswith("Press Ctrl-C")        # training has started
+        for command in (["train", str(run)], ["clean", str(run), "--yes"]):
+            started = time.monotonic()
+            assert main(command) == 1
+            err = capsys.readouterr().err
+            assert f"is busy: process {first.pid} is training it" in err, err
+            assert "Traceback" not in err and time.monotonic() - started < 5       # refused at once
+        assert (run / "training.log").exists()             # the refused clean removed nothing
+    finally:
+        first.kill()                                 # SIGKILL: no clean-up runs in the first process
+        first.wait()
+    run_dir_text = (run / "config.toml").read_text().replace("training_episodes = 100000", "training_episodes = 2")
+    (run / "config.toml").write_text(run_dir_text)
+    assert main(["train", str(run)]) == 0            # the dead process's lock does not block
+    assert "Done: 2 episodes trained." in capsys.readouterr().out
+
+
 # --------------------------------------------------------------------------- the play screen
 
 def test_q_value_lines_mark_the_chosen_action():
     import numpy as np
 
-    from retro_gamer.play import action_label, q_value_lines
+    from retro_gamer.cli.play import action_label, q_value_lines
 
     labels = [action_label(key) for key in ["KEY_RIGHT", "a", None]]
     assert labels == ["right", "a", "no-op"]
@@ -553,7 +578,7 @@ class FakeScreen:
 def test_q_value_panel_goes_where_it_fits(width, height, where, capsys):
     import numpy as np
 
-    from retro_gamer.play import QValuePanel
+    from retro_gamer.cli.play import QValuePanel
 
     screen = FakeScreen(width, height)
     panel = QValuePanel(screen, screen, ["right", "up", "left", "down", "no-op"])
@@ -566,7 +591,7 @@ def test_q_value_panel_goes_where_it_fits(width, height, where, capsys):
 
 
 def test_q_value_panel_message_fits_on_one_line(capsys):
-    from retro_gamer.play import QValuePanel
+    from retro_gamer.cli.play import QValuePanel
 
     screen = FakeScreen(40, 28)
     QValuePanel(screen, screen, ["right"]).draw_message(screen, "Game over after 3 turns. Enter or Escape quits.")

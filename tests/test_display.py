@@ -103,7 +103,7 @@ def test_progress_lines_fit_and_show_the_figures():
         assert bar_line.startswith("512/1000 episodes ▕")
         assert "51%" in bar_line and "left" in bar_line
     wide = shown.progress_lines(140)[0]
-    assert "elapsed" in wide and "ep/" in wide
+    assert "0m00s elapsed" in wide and "ep/" in wide  # run.records.format_duration: always minutes
     assert shown.progress_lines(140)[1].startswith("last episode 512:  reward -5.0")
 
 

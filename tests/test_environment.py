@@ -158,8 +158,9 @@ def test_keyword_arguments_update_the_metadata():
 
 
 def test_a_board_without_character_set_must_be_discovered_first():
+    env = GameEnvironment(odd_faults.make_walk, GameMetadata(actions=["KEY_RIGHT"], reward="score"))
     with pytest.raises(ConfigError, match="discover_characters"):
-        GameEnvironment(odd_faults.make_walk, GameMetadata(actions=["KEY_RIGHT"], reward="score"))
+        env.reset()
 
 
 def test_inconsistent_preprocessing_is_refused():

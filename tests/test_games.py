@@ -146,7 +146,7 @@ def test_game_with_a_syntax_error_names_the_line(module_folder):
     name = module_folder("typo_game", "def create_game(:\n    pass\n")
     with pytest.raises(GameError) as caught:
         load_game_factory({"module": name})
-    assert "typo_game.py, line 1" in str(caught.value)
+    assert 'typo_game.py", line 1' in str(caught.value)
     assert "SyntaxError" in str(caught.value)
 
 
@@ -178,7 +178,7 @@ def test_factory_that_raises_points_at_the_game():
     message = str(caught.value)
     assert "odd_faults.broken_factory()" in message
     assert "the level file is missing" in message
-    assert "odd_faults.py, line" in message
+    assert 'odd_faults.py", line' in message
 
 
 def test_factory_that_returns_something_else():

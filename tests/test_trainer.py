@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retro_gamer import checkpoints as ckpt
+from retro_gamer.run import checkpoints as ckpt
 from retro_gamer.errors import CheckpointError, ConfigError
-from retro_gamer.metadata import GameMetadata
-from retro_gamer.trainer import DQNTrainer, TrainingInterrupted, grow_input_channels
+from retro_gamer.game.description import GameMetadata
+from retro_gamer.run.new_characters import grow_input_channels
+from retro_gamer.run.trainer import DQNTrainer, TrainingInterrupted
 
 sys.path.insert(0, str(Path(__file__).parent / "games"))
 import reach  # noqa: E402
@@ -48,15 +49,16 @@ def average_score(trainer, policy, episodes=300):
 
 def greedy(trainer, state):
     codes, extras = state
-    return int(trainer.online_network.forward_codes(codes[None], extras[None])[0].argmax())
+    return int(trainer.agent.online.forward_codes(codes[None], extras[None])[0].argmax())
 
 
 def uniformly_random(trainer, state):
     return random.randrange(len(trainer.action_keys))
 
 
-def test_trained_agent_beats_random_play_by_a_wide_margin(tmp_path):
-    trainer = make_trainer(tmp_path, training_episodes=500)
+@pytest.mark.parametrize("engine", ["fast", "plain"])
+def test_trained_agent_beats_random_play_by_a_wide_margin(tmp_path, engine):
+    trainer = make_trainer(tmp_path, training_episodes=500, engine=engine)
     trainer.train()
     random.seed(123)
     trained, baseline = average_score(trainer, greedy), average_score(trainer, uniformly_random)
@@ -78,18 +80,27 @@ def test_variants_learn_too(tmp_path, options):
 
 def test_cnn_learns_through_the_sparse_convolutions(tmp_path, monkeypatch):
     # reach's 7 x 1 board is too full for the sparse path to pay; take it anyway, so that
-    # learning is proven through sparse_conv.py, as on a snake-sized board.
-    from retro_gamer import sparse_conv
+    # learning is proven through fast/sparse_conv.py, as on a snake-sized board.
+    from retro_gamer.fast import sparse_conv
     monkeypatch.setattr(sparse_conv, "MAX_ACTIVE_SHARE", 1.0)
     calls = []
     forward = sparse_conv.sparse_conv_forward
-    monkeypatch.setattr("retro_gamer.network.sparse_conv_forward", lambda *a: calls.append(1) or forward(*a))
+    monkeypatch.setattr("retro_gamer.fast.network.sparse_conv_forward", lambda *a: calls.append(1) or forward(*a))
     trainer = make_trainer(tmp_path, metadata=reach_metadata(spatial=True), training_episodes=300,
                            hidden_sizes=[16])
     trainer.train()
     random.seed(123)
     trained, baseline = average_score(trainer, greedy), average_score(trainer, uniformly_random)
     assert len(calls) > 1000 and trained > 5.0 and trained - baseline > 8.0, (len(calls), trained, baseline)
+
+
+def test_the_plain_engine_learns_with_a_cnn_too(tmp_path):
+    trainer = make_trainer(tmp_path, metadata=reach_metadata(spatial=True), training_episodes=300,
+                           hidden_sizes=[16], engine="plain")
+    trainer.train()
+    random.seed(123)
+    trained, baseline = average_score(trainer, greedy), average_score(trainer, uniformly_random)
+    assert trained > 5.0 and trained - baseline > 8.0, (trained, baseline)
 
 
 def test_cnn_trains_and_checkpoints(tmp_path):
@@ -112,17 +123,19 @@ def assert_same_arrays(a, b, skip=("total_training_seconds",)):
             assert np.array_equal(a[key], b[key]), key
 
 
-@pytest.mark.parametrize("prioritized", [False, True])
-def test_resumed_run_ends_bit_for_bit_like_an_uninterrupted_one(tmp_path, prioritized):
-    straight = make_trainer(tmp_path / "straight", training_episodes=200, prioritize_experiences=prioritized)
+@pytest.mark.parametrize("prioritized, engine", [(False, "fast"), (True, "fast"), (True, "plain")])
+def test_resumed_run_ends_bit_for_bit_like_an_uninterrupted_one(tmp_path, prioritized, engine):
+    settings = dict(prioritize_experiences=prioritized, engine=engine)
+    straight = make_trainer(tmp_path / "straight", training_episodes=200, **settings)
     straight.train()
 
-    first = make_trainer(tmp_path / "resumed", training_episodes=100, prioritize_experiences=prioritized)
+    first = make_trainer(tmp_path / "resumed", training_episodes=100, **settings)
     first.train()
     random.seed(999)  # whatever happens in between must not matter
     np.random.seed(999)
-    second = make_trainer(tmp_path / "resumed", training_episodes=200, prioritize_experiences=prioritized)
+    second = make_trainer(tmp_path / "resumed", training_episodes=200, **settings)
     assert second.resume() == tmp_path / "resumed" / "checkpoints" / "ep_0100.npz"
+    assert second.resume_notices == []
     second.train()
 
     assert_same_arrays(final_weights(tmp_path / "straight"), final_weights(tmp_path / "resumed"))
@@ -142,7 +155,7 @@ def test_run_directory_files(tmp_path):
     trainer = make_trainer(tmp_path, training_episodes=250)
     trainer.train()
     names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
-    assert names == ["ep_0100.npz", "ep_0200.npz", "ep_0250.npz", "final.npz", "replay_memory.npz"]
+    assert names == ["ep_0100.npz", "ep_0200.npz", "ep_0250.npz", "final.npz", "replay_ep_0250.npz"]
     for path in (tmp_path / "checkpoints").iterdir():
         with np.load(path, allow_pickle=False) as archive:  # no pickle anywhere
             assert str(archive["format"]) == ckpt.FORMAT
@@ -150,9 +163,11 @@ def test_run_directory_files(tmp_path):
     data = final_weights(tmp_path)
     assert int(data["episode"]) == 250 and int(data["total_steps"]) == trainer.total_steps
     assert float(data["epsilon"]) == pytest.approx(trainer.epsilon)
-    assert float(data["learning_rate"]) == pytest.approx(trainer.learning_rate)
+    assert float(data["learning_rate"]) == pytest.approx(trainer.agent.optimizer.lr)
     assert json.loads(str(data["config_snapshot"]))["character_set"] == [">", "@"]
-    assert {k for k in data if k.startswith("adam/m_sum/")} == {f"adam/m_sum/{k}" for k in trainer.online_network.params}
+    for moment in ("m", "v"):
+        assert {k for k in data if k.startswith(f"adam/{moment}/")} == \
+            {f"adam/{moment}/{k}" for k in trainer.agent.online.params}
 
     log = (tmp_path / "training.log").read_text().splitlines()
     assert log[0].startswith("[INIT]")
@@ -195,7 +210,7 @@ def test_ctrl_c_keeps_the_finished_episodes_and_resumes_after_them(tmp_path):
 
     resumed = make_trainer(tmp_path, training_episodes=200)
     assert resumed.resume().name == "ep_0137.npz"
-    assert resumed.start_episode == 138
+    assert resumed.episode == 137
     resumed.train()
     rows = (tmp_path / "episodes.csv").read_text().splitlines()[1:]
     assert [int(r.split(",")[0]) for r in rows] == list(range(1, 201))
@@ -205,7 +220,7 @@ def test_resuming_an_earlier_checkpoint_drops_the_later_episode_rows(tmp_path):
     make_trainer(tmp_path, training_episodes=200).train()
     trainer = make_trainer(tmp_path, training_episodes=200)
     trainer.resume("ep_0100")
-    assert trainer.start_episode == 101
+    assert trainer.episode == 100
     rows = (tmp_path / "episodes.csv").read_text().splitlines()[1:]
     assert int(rows[-1].split(",")[0]) == 100
 
@@ -275,8 +290,7 @@ def test_discovered_characters_are_written_to_config_and_log(tmp_path):
 
 @pytest.mark.parametrize("spatial", [False, True])
 def test_grown_input_layer_computes_what_the_old_one_did(spatial):
-    from retro_gamer.network import build_network
-    from retro_gamer.observation import expand_observations
+    from retro_gamer.dqn.network import build_network, one_hot
 
     old_meta = GameMetadata(actions=["a"], reward="r", character_set=["x", "y"], board_size=(4, 3),
                             spatial=spatial, extras_size=2)
@@ -289,8 +303,8 @@ def test_grown_input_layer_computes_what_the_old_one_did(spatial):
     codes = rng.integers(0, 3, size=(5, 12)).astype(np.uint8)   # only the old characters
     extras = rng.normal(size=(5, 2)).astype(np.float32)
     np.testing.assert_allclose(
-        new_net.forward(expand_observations(codes, extras, 3, spatial)),
-        old_net.forward(expand_observations(codes, extras, 2, spatial)), rtol=1e-6)
+        new_net.forward(one_hot(codes, extras, 3, spatial)),
+        old_net.forward(one_hot(codes, extras, 2, spatial)), rtol=1e-6)
 
 
 def test_extend_strategy_grows_the_network_for_a_new_character(tmp_path):
@@ -298,7 +312,7 @@ def test_extend_strategy_grows_the_network_for_a_new_character(tmp_path):
                            training_episodes=3, unknown_character_strategy="extend")
     trainer.train()
     assert trainer.metadata.character_set == [">", "@", "?"]
-    assert trainer.online_network.params["net.0.weight"].shape == (64, 3 * 7)
+    assert trainer.agent.online.params["net.0.weight"].shape == (64, 3 * 7)
     assert 'character_set = [">", "@", "?"]' in (tmp_path / "config.toml").read_text()
     assert "New character(s) ['?']" in (tmp_path / "training.log").read_text()
     # The grown run resumes: its checkpoint and config agree.
@@ -320,18 +334,18 @@ def test_learning_rate_and_epsilon_edited_between_sessions_take_effect(tmp_path)
     untouched = make_trainer(tmp_path, training_episodes=200)
     untouched.resume()
     assert untouched.resume_notices == []
-    assert untouched.learning_rate == pytest.approx(0.001)   # learning_rate_decay is 1.0 in FAST
+    assert untouched.agent.optimizer.lr == pytest.approx(0.001)   # learning_rate_decay is 1.0 in FAST
     assert untouched.epsilon == pytest.approx(max(0.05, 0.99 ** 100))
 
     edited = make_trainer(tmp_path, training_episodes=200, learning_rate=0.0002, epsilon=0.5)
     edited.resume()
-    assert edited.learning_rate == pytest.approx(0.0002) and edited.epsilon == 0.5
+    assert edited.agent.optimizer.lr == pytest.approx(0.0002) and edited.epsilon == 0.5
     assert len(edited.resume_notices) == 2
     assert "learning_rate was changed in config.toml (0.001 -> 0.0002)" in edited.resume_notices[0]
 
 
 def test_a_loss_that_runs_away_stops_training_with_advice_and_no_broken_checkpoint(tmp_path):
-    from retro_gamer.trainer import TrainingDiverged
+    from retro_gamer.run.trainer import TrainingDiverged
 
     def huge_rewards():
         game = reach.create_game()
@@ -356,3 +370,53 @@ def test_a_loss_that_runs_away_stops_training_with_advice_and_no_broken_checkpoi
     for path in (tmp_path / "checkpoints").glob("ep_*.npz"):
         data = ckpt.read_checkpoint(path)
         assert all(np.all(np.isfinite(v)) for k, v in data.items() if k.startswith(("model/", "target/")))
+
+
+def test_a_run_trained_with_one_engine_continues_with_the_other(tmp_path):
+    make_trainer(tmp_path, training_episodes=100, engine="fast").train()
+    plain = make_trainer(tmp_path, training_episodes=200, engine="plain")
+    assert plain.resume().name == "ep_0100.npz" and plain.resume_notices == []
+    assert len(plain.agent.memory) == plain.total_steps         # the replay memory came along
+    plain.train()
+    log = (tmp_path / "training.log").read_text()
+    assert "[INIT] Engine: fast" in log and "[INIT] Engine: plain from episode 101" in log
+    assert int(final_weights(tmp_path)["episode"]) == 200
+    back = make_trainer(tmp_path, training_episodes=300, engine="fast")
+    assert back.resume().name == "ep_0200.npz"
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: nothing after it runs, not even the trainer's clean-up."""
+
+
+def test_a_kill_between_the_replay_memory_and_its_checkpoint_leaves_a_consistent_pair(tmp_path, monkeypatch):
+    import retro_gamer.run.trainer as trainer_module
+
+    make_trainer(tmp_path, training_episodes=100).train()
+    memory_at_100 = make_trainer(tmp_path, training_episodes=100)
+    memory_at_100.resume()
+    real_save = trainer_module.atomic_save_npz
+
+    def killed_before_the_checkpoint(path, arrays):
+        if Path(path).name == "ep_0200.npz":
+            raise Killed
+        real_save(path, arrays)
+
+    monkeypatch.setattr(trainer_module, "atomic_save_npz", killed_before_the_checkpoint)
+    with pytest.raises(Killed):
+        make_trainer(tmp_path, training_episodes=200).train()
+    monkeypatch.undo()
+    assert (tmp_path / "checkpoints" / "replay_ep_0200.npz").exists()      # written before the kill
+    again = make_trainer(tmp_path, training_episodes=200)
+    assert again.resume().name == "ep_0100.npz" and again.resume_notices == []
+    for name in ("state_codes", "actions", "rewards"):
+        assert np.array_equal(getattr(again.agent.memory, name), getattr(memory_at_100.agent.memory, name))
+
+
+def test_a_missing_replay_memory_is_said_in_the_resume_notices(tmp_path):
+    make_trainer(tmp_path, training_episodes=100).train()
+    (tmp_path / "checkpoints" / "replay_ep_0100.npz").unlink()
+    again = make_trainer(tmp_path, training_episodes=200)
+    again.resume()
+    assert len(again.agent.memory) == 0
+    assert "replay memory of ep_0100.npz (replay_ep_0100.npz) is not there" in again.resume_notices[0]

@@ -13,25 +13,24 @@ import numbers
 
 import numpy as np
 
-from retro_gamer.errors import ConfigError, GameError, problem, problem_report
+from retro_gamer.errors import ConfigError, GameError, problem_report
 from retro_gamer.game.description import GameMetadata
 from retro_gamer.game.loading import (add_game_path, build_game, describe_factory, game_traceback,
                                       import_game_module, load_game_factory, start_headless)
-from retro_gamer.game.observation import ObservationEncoder, forget_stale_positions, top_character
+from retro_gamer.game.observation import ObservationEncoder, occupied_cells, top_character
 from retro_gamer.settings import value_problems
 
-NO_CODES = np.zeros(0, dtype=np.uint8)
+NO_CODES = np.zeros(0, dtype=np.uint8)  # the board of an observation without one
 
 
 class GameEnvironment:
     """Plays games made by ``create_game`` for a learner, as ``metadata`` describes.
 
-    observe_state, board and observe_state_sizes, when given, replace those fields of
-    ``metadata`` (they fix the network's input size, so they belong to it). The first game
-    fills in ``metadata.board_size``, ``observe_state_sizes`` and ``extras_size``, so that
-    ``metadata.obs_size`` is final. With unknown_character_strategy "extend", characters
-    outside the character set show up in ``new_characters`` for the trainer to adopt; with
-    "ignore" they are empty cells. ``env.game`` is the game of the current episode.
+    observe_state, board and observe_state_sizes, when given, replace those fields of the
+    metadata (they fix the network's input size, so they belong to it). The first game fills
+    in the board and extras' sizes, so that ``metadata.obs_size`` is final. With the "extend"
+    unknown_character_strategy, characters outside the character set show up in
+    ``new_characters`` for the trainer to adopt. ``env.game`` is the current episode's game.
     """
 
     def __init__(self, create_game, metadata, observe_state=None, board=None, observe_state_sizes=None,
@@ -43,12 +42,6 @@ class GameEnvironment:
         if observe_state_sizes is not None:
             metadata.observe_state_sizes = dict(observe_state_sizes)
         found = metadata.problems() + value_problems("unknown_character_strategy", unknown_character_strategy)
-        if metadata.uses_board and metadata.character_set is None:
-            found.append(problem(
-                "character_set is not set", "The board is one-hot encoded, one channel per character, so "
-                "the characters must be known before the first observation.",
-                "give it in [tool.retro-gamer], or discover it by playing random turns first:\n"
-                "metadata.character_set = discover_characters(create_game, metadata.actions, 200, rng)"))
         if found:
             raise ConfigError(problem_report(found, "the game description", "Correct it and try again."))
         self.create_game, self.metadata = create_game, metadata
@@ -63,8 +56,6 @@ class GameEnvironment:
         """Cells of the board the network sees (H*W, or the egocentric crop); 0 without a board."""
         return self.encoder.n_cells
 
-    # -- playing ---------------------------------------------------------------------------
-
     def new_episode(self) -> None:
         """Create and start a new game, without encoding an observation."""
         self.game, self._keys = self._start_game()
@@ -75,8 +66,8 @@ class GameEnvironment:
         self._start_game()
 
     def _start_game(self):
-        """A new game, started, and the keys the agent presses; its board size and extras are
-        recorded in the metadata by the first game and checked against it by the others."""
+        """A new game, started, and the keys the agent presses. The first game records its board
+        size and extras' sizes in the metadata; the others are checked against them."""
         game = build_game(self.create_game, self.game_name)
         keys = start_headless(game)
         size, expected = tuple(game.board_size), self.metadata.board_size
@@ -86,8 +77,8 @@ class GameEnvironment:
         elif tuple(expected) != size:
             raise GameError(
                 f"The game made by {self.game_name} has a {size[0]}x{size[1]} board, but the network was "
-                f"built for {expected[0]}x{expected[1]} (board_size in config.toml).\nThe network's input "
-                "size depends on the board, so train a new run for the new board size: retro-gamer create ...")
+                f"built for {expected[0]}x{expected[1]}\n(board_size in config.toml). The network's input "
+                "size depends on the board, so train a\nnew run for the new board size: retro-gamer create ...")
         self.encoder.extras(game)
         return game, keys
 
@@ -107,30 +98,22 @@ class GameEnvironment:
         value = state.get(key)
         if type(value) in (int, float) or isinstance(value, numbers.Real):
             return value
-        if key not in state:
-            raise GameError(
-                f"The reward key {key!r} is not in the state of the game made by {self.game_name}\n"
-                f"(its keys are: {list(state)}).\nThe reward of a turn is the change of that value, so it "
-                f"must be there from the\nstart: set game.state[{key!r}] = 0 in create_game(), or set "
-                "reward in the game's\ndescription to one of the keys above.")
+        found = f"is {value!r} ({type(value).__name__})" if key in state else f"is missing (keys: {list(state)})"
         raise GameError(
-            f"game.state[{key!r}] is {value!r} ({type(value).__name__}), in the game made by\n"
-            f"{self.game_name}. It is the reward key, so it must be a number: the reward of a turn\n"
-            "is how much it changed. Keep a number there, such as the score.")
-
-    # -- observing ---------------------------------------------------------------------------
+            f"game.state[{key!r}] {found}, in the game made by {self.game_name}.\nIt is the reward key: "
+            "the reward of a turn is how much that number changed, so it must be a\nnumber from the start. "
+            f"Set game.state[{key!r}] = 0 in create_game() and keep a number there, such\nas the score, or "
+            "set reward in the game's description to another key.")
 
     def observation(self) -> np.ndarray:
-        """The current observation: (obs_size,) float32, the board one-hot then the extras."""
+        """The current observation: (obs_size,) float32, the one-hot board, then the extras."""
         return self.encoder.encode(self.game)
 
     def compact_observation(self) -> tuple[np.ndarray, np.ndarray]:
         """The current observation as (codes (H*W,) uint8, extras (E,) float32); without the
         built-in board (board = false, or an observation_function) codes is empty."""
         extras = self.encoder.extras(self.game)
-        if not self.metadata.uses_board:
-            return NO_CODES, extras
-        return self.encoder.codes(self.game), extras
+        return (self.encoder.codes(self.game) if self.metadata.uses_board else NO_CODES), extras
 
     @property
     def new_characters(self) -> list[str]:
@@ -141,8 +124,6 @@ class GameEnvironment:
         """Give the new characters the next channels (ObservationEncoder.extend_character_set);
         return how many were added."""
         return len(self.encoder.extend_character_set())
-
-    # -- the published interface --------------------------------------------------------------
 
     def reset(self) -> np.ndarray:
         """Start a new episode -> the observation of the board as it stands at the start."""
@@ -162,9 +143,9 @@ def play_turn(game, keys, key: str | None, name: str) -> None:
         game.step()
     except Exception as error:
         raise GameError(
-            f"The game {name} raised {type(error).__name__} during turn {game.turn_number} (key pressed: "
-            f"{key!r}): {error}\nThis is a bug in the game, not in training: play the game by hand to "
-            f"reproduce it, fix it,\nthen train again. The game's traceback:\n{game_traceback(error)}"
+            f"The game {name} raised {type(error).__name__} during turn {game.turn_number} (key pressed:\n"
+            f"{key!r}): {error}\nThis is a bug in the game, not in training: play the game by hand to\n"
+            f"reproduce it, fix it, then train again. The game's traceback:\n{game_traceback(error)}"
         ) from error
 
 
@@ -182,7 +163,6 @@ def discover_characters(create_game, actions: list[str], turns: int, rng: np.ran
         if game is None or not game.playing:
             game = build_game(create_game, name)
             pressed = start_headless(game)
-            forget_stale_positions(game)
             seen |= _visible_characters(game)
         play_turn(game, pressed, keys[rng.integers(len(keys))], name)
         seen |= _visible_characters(game)
@@ -190,24 +170,17 @@ def discover_characters(create_game, actions: list[str], turns: int, rng: np.ran
 
 
 def _visible_characters(game) -> set:
-    return {top_character(agents, position) for position, agents in game.get_agents_by_position().items()}
+    return {top_character(agents, position) for position, agents in occupied_cells(game).items()}
 
 
 def metadata_for_game(game_section: dict) -> GameMetadata:
-    """The game's description, completed and checked against one created game.
-
-    Reads [tool.retro-gamer] (or the built-in description), then creates one game to read its
-    board size and measure its observe_state values. When the description names a factory
-    and ``game_section`` does not, the section gains it, so that config.toml records it.
-    """
+    """The game's description ([tool.retro-gamer], or the built-in one), checked, with the board
+    size and the observe_state sizes measured on one game. When the description names a factory
+    and ``game_section`` does not, the section gains it, so that config.toml records it."""
     add_game_path(game_section)
     import_game_module(game_section["module"])  # import problems explained before the pyproject is read
     metadata = GameMetadata.from_pyproject(game_section["module"])
     if metadata.factory and "factory" not in game_section:
         game_section["factory"] = metadata.factory
-    game = build_game(load_game_factory(game_section))
-    start_headless(game)
-    metadata.board_size = tuple(game.board_size)
-    ObservationEncoder(metadata).extras(game)
-    metadata.validate()
+    GameEnvironment(load_game_factory(game_section), metadata).measure_observation()
     return metadata

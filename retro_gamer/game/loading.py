@@ -1,15 +1,6 @@
-"""Finding, importing and starting a game.
-
-``resolve_game`` turns every form of ``--game`` (SPEC §8) into the [game] section of config.toml::
-
-    retro.examples.snake                  {module = "retro.examples.snake"}
-    my_game.py, games/my_game.py          {module = "my_game", path = "/abs/games"}
-    games/my_package/                     {module = "my_package", path = "/abs/games"}
-    my_game:create_enemy_training_game    {module = "my_game", factory = "my_game:create_enemy_training_game"}
-
-``path`` is the folder put on ``sys.path`` so that ``train`` and ``play`` find the game from
-anywhere; ``load_game_factory`` imports the game from that section. Every failure is a
-GameError that names the module and says what to do.
+"""Finding, importing and starting a game: from ``--game`` to the [game] section of config.toml,
+from that section to the function that creates a game, and from there to a started game. Every
+failure is a GameError that names the module and says what to do.
 """
 from __future__ import annotations
 
@@ -23,10 +14,22 @@ from pathlib import Path
 from retro.input import ProgrammaticInput
 
 from retro_gamer.errors import GameError
+from retro_gamer.settings import is_whole_number
+
+# Frames from these folders are retro-gamer's or Python's import machinery, not the game's.
+NOT_THE_GAME = (str(Path(__file__).resolve().parents[1]), str(Path(importlib.__file__).resolve().parent))
 
 
 def resolve_game(arg: str) -> dict:
-    """The [game] section {module, path?, factory?} for a ``--game`` argument."""
+    """The [game] section for a ``--game`` argument, in any form SPEC §8 names::
+
+        retro.examples.snake              {module = "retro.examples.snake"}
+        my_game.py, games/my_game.py      {module = "my_game", path = "/abs/games"}
+        games/my_package/                 {module = "my_package", path = "/abs/games"}
+        my_game:create_training_game      {module = "my_game", factory = "my_game:create_training_game"}
+
+    ``path`` is the folder that ``train`` and ``play`` put on ``sys.path`` to find the game.
+    """
     text, function = arg.strip(), None
     # "module:function", but not a Windows drive such as C:\games\snake.py.
     if ":" in text and not (len(text) > 2 and text[1] == ":" and text[2] in "\\/"):
@@ -35,8 +38,7 @@ def resolve_game(arg: str) -> dict:
             raise GameError(
                 f"{arg!r} does not name a function after the colon.\n"
                 "Write the module, a colon and the name of a function that returns a new game,\n"
-                "for example: --game my_game:create_enemy_training_game"
-            )
+                "for example: --game my_game:create_enemy_training_game")
     path = Path(text)
     if text.endswith(".py"):
         if not path.is_file():
@@ -44,24 +46,21 @@ def resolve_game(arg: str) -> dict:
         if not path.stem.isidentifier():
             raise GameError(
                 f"The file name {path.name!r} cannot be imported as a Python module.\n"
-                "Rename it with letters, digits and underscores only, e.g. my_game.py."
-            )
+                "Rename it with letters, digits and underscores only, e.g. my_game.py.")
         section = {"module": path.stem, "path": str(path.resolve().parent)}
     elif path.is_dir():
         if not (path / "__init__.py").is_file():
             raise GameError(
                 f"The folder {text!r} is not a Python package (it has no __init__.py).\n"
                 "Point --game at the .py file that defines create_game(), for example\n"
-                f"--game {path / 'my_game.py'}, or add an __init__.py that defines create_game()."
-            )
+                f"--game {path / 'my_game.py'}, or add an __init__.py that defines create_game().")
         section = {"module": path.resolve().name, "path": str(path.resolve().parent)}
     elif "/" in text or os.sep in text:
         raise GameError(f"There is no file or folder {text!r} (from --game {arg}). Check the path and try again.")
     elif not all(part.isidentifier() for part in text.split(".")):
         raise GameError(
             f"{text!r} is not a module name, a .py file or a package folder.\n"
-            "Examples: --game retro.examples.snake, --game my_game.py, --game games/my_game/"
-        )
+            "Examples: --game retro.examples.snake, --game my_game.py, --game games/my_game/")
     else:
         section = _locate_module_name(text)
     if function is not None:
@@ -88,15 +87,14 @@ def _locate_module_name(module: str) -> dict:
         raise GameError(
             f"Cannot find the game module {module!r}.\n"
             "Check the spelling, run the command from the folder that contains the game,\n"
-            "or give the file itself, for example: --game path/to/my_game.py"
-        )
-    if not spec.origin or spec.origin in ("built-in", "frozen"):
-        return {"module": module}
-    # The folder the module is imported from: above its file, one level per dotted part, and
-    # one more for a package (whose file is its __init__.py).
-    root = Path(spec.origin).resolve().parents[module.count(".") + (spec.submodule_search_locations is not None)]
-    if (root == Path(cwd) or Path(cwd) in root.parents) and "site-packages" not in root.parts:
-        return {"module": module, "path": str(root)}  # train and play may not have the folder on sys.path
+            "or give the file itself, for example: --game path/to/my_game.py")
+    if spec.origin and spec.origin not in ("built-in", "frozen"):
+        # The folder it is imported from: above its file, one level per dotted part, and one
+        # more for a package (whose file is its __init__.py).
+        levels = module.count(".") + (spec.submodule_search_locations is not None)
+        root = Path(spec.origin).resolve().parents[levels]
+        if (root == Path(cwd) or Path(cwd) in root.parents) and "site-packages" not in root.parts:
+            return {"module": module, "path": str(root)}  # train and play may not have it on sys.path
     return {"module": module}
 
 
@@ -106,8 +104,7 @@ def add_game_path(game_section: dict) -> None:
     if path and not Path(path).is_dir():
         raise GameError(
             f"The game's folder {path} (path in [game] of config.toml) does not exist any more.\n"
-            "If the game moved, correct path in config.toml, or run 'retro-gamer create' again."
-        )
+            "If the game moved, correct path in config.toml, or run 'retro-gamer create' again.")
     if path and path not in sys.path:
         sys.path.insert(0, path)
 
@@ -119,8 +116,7 @@ def load_game_factory(game_section: dict):
             "config.toml does not say which game to play: its [game] section is missing.\n"
             "Add one naming the game's module, for example:\n\n"
             '[game]\nmodule = "retro.examples.snake"\n\n'
-            "or create the run with 'retro-gamer create --game GAME --output RUN_DIR'."
-        )
+            "or create the run with 'retro-gamer create --game GAME --output RUN_DIR'.")
     add_game_path(game_section)
     if game_section.get("factory"):
         return load_function(game_section["factory"], "factory")
@@ -143,8 +139,7 @@ def load_function(target: str, role: str):
     if not callable(function):
         raise GameError(
             f"{target} is a {type(function).__name__}, not a function, so retro-gamer cannot call it.\n"
-            f"Make {function_name} a function in {module_name}."
-        )
+            f"Make {function_name} a function in {module_name}.")
     return function
 
 
@@ -157,35 +152,26 @@ def import_game_module(module_name: str):
             raise GameError(
                 f"Cannot import the game module {module_name!r}: it is not on the Python path.\n"
                 "Run the command from the folder that contains it, or create the run again giving\n"
-                "the file itself, for example: retro-gamer create --game path/to/my_game.py ..."
-            ) from None
+                "the file itself, for example: retro-gamer create --game path/to/my_game.py ...") from None
+        package = error.name.split(".")[0]
         raise GameError(
             f"The game module {module_name!r} imports {error.name!r}, which is not installed.\n"
-            f"Install it (pip install {error.name.split('.')[0]}), or remove that import from the game."
-        ) from error
+            f"Install it (pip install {package}), or remove that import from the game.") from error
     except Exception as error:
         raise GameError(
             f"Importing the game module {module_name!r} failed: {type(error).__name__}: {error}\n"
-            f"({where_raised(error)}). Fix the game's code, check it runs on its own with\n"
-            f"python -m {module_name}, then try again."
-        ) from error
-
-
-def where_raised(error: BaseException) -> str:
-    """Where ``error`` was raised ("file, line N, in function"), for messages."""
-    if isinstance(error, SyntaxError) and error.filename:
-        return f"{error.filename}, line {error.lineno}"
-    frames = traceback.extract_tb(error.__traceback__)
-    return f"{frames[-1].filename}, line {frames[-1].lineno}, in {frames[-1].name}" if frames else "no traceback"
+            f"Fix the game's code, check that it runs on its own with python -m {module_name}, then try\n"
+            f"again. The game's traceback:\n{game_traceback(error)}") from error
 
 
 def game_traceback(error: BaseException) -> str:
-    """The traceback of an error the game raised without retro-gamer's own frames: the lines a
-    game's author needs to find the bug."""
-    ours = str(Path(__file__).resolve().parents[1])
+    """The traceback of an error raised in a game's code, without the frames of retro-gamer and of
+    Python's import machinery: the lines a game's author needs to find the bug."""
     frames = [frame for frame in traceback.extract_tb(error.__traceback__)
-              if not str(Path(frame.filename).resolve()).startswith(ours)]
-    return "".join(traceback.format_list(frames) + traceback.format_exception_only(type(error), error)).rstrip()
+              if not (frame.filename.startswith("<frozen")
+                      or str(Path(frame.filename).resolve()).startswith(NOT_THE_GAME))]
+    lines = traceback.format_list(frames) + traceback.format_exception_only(type(error), error)
+    return "".join(lines).rstrip()
 
 
 def describe_factory(create_game) -> str:
@@ -196,32 +182,26 @@ def describe_factory(create_game) -> str:
 
 
 def build_game(create_game, name: str | None = None):
-    """Call the game factory and check that it returned a retro-games Game with a usable board_size."""
+    """Call the game factory and check that it returned a retro-games Game with a board size."""
     name = name or describe_factory(create_game)
     try:
         game = create_game()
     except Exception as error:
         raise GameError(
             f"Creating a game with {name}() failed: {type(error).__name__}: {error}\n"
-            f"({where_raised(error)}). The factory must take no arguments and return a new\n"
-            "retro.game.Game; fix it so that it runs on its own, then try again."
-        ) from error
-    missing = [a for a in ("board_size", "state", "playing", "start", "step", "get_agents_by_position")
-               if not hasattr(game, a)]
-    if missing:
+            "The factory must take no arguments and return a new retro.game.Game; fix it so that it\n"
+            f"runs on its own, then try again. The game's traceback:\n{game_traceback(error)}") from error
+    size = getattr(game, "board_size", None)
+    wrong = [f"no {a}" for a in ("board_size", "state", "playing", "start", "step", "get_agents_by_position")
+             if not hasattr(game, a)]
+    if not wrong and not (isinstance(size, (tuple, list)) and len(size) == 2
+                          and all(is_whole_number(s) and s > 0 for s in size)):
+        wrong = [f"board_size = {size!r}, not (width, height), two positive whole numbers"]
+    if wrong:
         raise GameError(
-            f"{name}() returned {type(game).__name__}, not a retro-games Game (it has no "
-            f"{', '.join(missing)}).\nEnd the function with something like:\n"
-            "    return Game(agents, state, board_size=(32, 16))"
-        )
-    size = game.board_size
-    if not (isinstance(size, (tuple, list)) and len(size) == 2
-            and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size)):
-        raise GameError(
-            f"The game made by {name}() has board_size = {size!r}; retro-gamer needs\n"
-            "(width, height), two positive whole numbers. Create the game with, for example,\n"
-            "Game(agents, state, board_size=(32, 16))."
-        )
+            f"{name}() returned {type(game).__name__}, not a retro-games Game that can be played "
+            f"({', '.join(wrong)}).\nEnd the function with something like:\n"
+            "    return Game(agents, state, board_size=(32, 16))")
     return game
 
 

@@ -1,17 +1,16 @@
 """Observations: how a game turn becomes what the network reads (SPEC §5).
 
-A board is kept compactly as *codes*: one byte per cell, row-major (y, x), 0 for an empty
-cell and k+1 for a cell showing channel k (character k of the character set, or the
-off-board channel of an egocentric crop, which is last). One byte instead of C float32
-values is what lets the replay memory hold 50,000 snake turns in a few tens of megabytes.
-After the board come the *extras*: the ``observe_state`` values of ``game.state``,
-flattened, or everything an ``observation_function`` returns. dqn/network.py's ``one_hot``
-turns codes and extras into the flat float32 observation; tests/reference_encoder.py is the
-obvious encoder (draw the board, visit every cell) that this one is checked against.
+The board is kept as *codes*, one byte per cell, row-major: 0 for an empty cell, k+1 for channel
+k (character k of the character set; the off-board channel of an egocentric crop is last). One
+byte instead of C float32 values lets the replay memory hold 50,000 snake turns in a few tens of
+megabytes. The *extras* follow: the ``observe_state`` values, or an ``observation_function``'s
+output. dqn/network.py's ``one_hot`` makes the float32 observation of both. tests/reference_encoder.py
+is the obvious encoder (draw the board, visit every cell) this one is checked against.
 """
 from __future__ import annotations
 
 import numbers
+import reprlib
 
 import numpy as np
 from retro.views._util import get_agent_character
@@ -21,43 +20,37 @@ from retro_gamer.errors import ConfigError, GameError
 from retro_gamer.game.loading import load_function
 
 
+def occupied_cells(game) -> dict:
+    """{(x, y): [agents]} of the cells with something in them. retro-games caches this map and
+    refreshes it in step(); before the first step it can be out of date (snake's create_game
+    reads it, then moves the apple), so it is rebuilt then."""
+    if getattr(game, "turn_number", 1) == 0 and hasattr(game, "_position_cache"):
+        game._position_cache = None
+    return game.get_agents_by_position()
+
+
 def top_character(agents: list, position: tuple[int, int]):
-    """The character shown at ``position``: that of the agent with the highest z (ties: the
-    first added, as in retro-games' views). A multi-cell agent shows a grid of characters."""
+    """The character shown at ``position``: the agent with the highest z wins, the first added on
+    a tie, as in retro-games' views. A multi-cell agent has a grid of characters."""
     top = agents[0] if len(agents) == 1 else max(agents, key=lambda agent: getattr(agent, "z", 0) or 0)
     character = top.character
     return character if type(character) is str else get_agent_character(top, position)
 
 
-def forget_stale_positions(game) -> None:
-    """Make ``game.get_agents_by_position()`` look at the agents again.
-
-    retro-games caches the occupied cells and refreshes the cache during ``step()``; before
-    the first step it can be out of date (snake's ``create_game`` reads it, then moves the
-    apple). Dropping it makes the first observation show the board as it really is.
-    """
-    if hasattr(game, "_position_cache"):
-        game._position_cache = None
-
-
 class ObservationEncoder:
     """Reads a live game into codes, extras and observations, as ``metadata`` describes.
 
-    Only the occupied cells are visited (``game.get_agents_by_position()``, which retro-games
-    builds during each step anyway): a snake board has 512 cells and typically a dozen agents.
-    Characters outside the character set count as empty and are recorded in
-    ``new_characters``; with the "extend" strategy the trainer then calls
-    ``extend_character_set()``. The extras' sizes are measured the first time they are read
-    (into ``metadata.observe_state_sizes`` and ``extras_size``); a size that changes later
-    stops with a GameError.
+    Only the occupied cells are visited: a snake board has 512 cells and typically a dozen
+    agents. Characters outside the character set count as empty and are recorded in
+    ``new_characters``. The extras' sizes are measured when first read (into the metadata);
+    a size that changes later stops with a GameError.
     """
 
     def __init__(self, metadata):
-        self.metadata = metadata
-        self.new_characters: list[str] = []
-        self._observation_function = None
-        if metadata.observation_function is not None:
-            self._observation_function = load_function(metadata.observation_function, "observation_function")
+        self.metadata, self.new_characters = metadata, []
+        function = metadata.observation_function
+        self._observation_function = load_function(function, "observation_function") if function else None
+        self._read_extras = self._call_observation_function if function else self._observe_state
         self.refresh()
 
     def refresh(self) -> None:
@@ -65,8 +58,7 @@ class ObservationEncoder:
         m = self.metadata
         self._code_of = {character: k + 1 for k, character in enumerate(m.character_set or [])}
         for character in self.new_characters:
-            self._code_of.setdefault(character, 0)  # seen already: empty, and no need to record it again
-        # An egocentric crop has a size of its own; the whole board needs the game's size.
+            self._code_of.setdefault(character, 0)  # seen already: empty, and not to be recorded again
         layout_known = m.uses_board and m.character_set is not None and (m.board_size or m.egocentric)
         self.n_channels, height, width = m.board_shape if layout_known else (0, 0, 0)
         self.n_cells = height * width
@@ -75,13 +67,9 @@ class ObservationEncoder:
             m.extras_size = sum(m.observe_state_sizes[key] for key in m.observe_state)
 
     def extend_character_set(self) -> list[str]:
-        """Give every recorded new character a channel; return the characters added.
-
-        The new channels come after the existing ones, so a network can grow its input layer
-        with zero weights for them and keep what it learned. The off-board channel of an
-        egocentric crop stays last: its code grows by ``len(added)``, so codes stored earlier
-        must be renumbered (``codes[codes == old] = new``).
-        """
+        """Give every recorded new character the next channel; return the characters added. The
+        off-board channel stays last, so its code grows by ``len(added)``: codes stored earlier
+        must be renumbered (``codes[codes == old] = new``)."""
         if self.metadata.character_set is None:
             self.metadata.character_set = []
         added = [c for c in self.new_characters if c not in self.metadata.character_set]
@@ -90,24 +78,18 @@ class ObservationEncoder:
         self.refresh()
         return added
 
-    # -- the board ---------------------------------------------------------------------
-
     def codes(self, game, out: np.ndarray | None = None) -> np.ndarray:
         """The board as codes: (H*W,) uint8, or (side*side,) for an egocentric crop."""
         if not self.n_cells:
             raise ConfigError(
-                "The board cannot be encoded: the metadata has no character_set or no board_size\n"
-                "yet. Read the size from a game (metadata.board_size = game.board_size) and give\n"
-                "or discover the characters (environment.discover_characters) first."
-            )
-        if getattr(game, "turn_number", 1) == 0:
-            forget_stale_positions(game)
+                "The board cannot be encoded: the metadata has no character_set or no board_size yet.\n"
+                "Read the size from a game and give or discover the characters (discover_characters).")
         width, height = game.board_size
         board = bytearray(width * height)
         code_of = self._code_of
-        for position, agents in game.get_agents_by_position().items():
-            # Most cells hold one agent showing a one-character string: look that up
-            # directly, and leave stacks, grids and new characters to _code.
+        for position, agents in occupied_cells(game).items():
+            # Most cells hold one agent showing a one-character string: look that up directly,
+            # and leave stacks, grids and new characters to _code.
             character = agents[0].character if len(agents) == 1 else None
             code = code_of.get(character) if type(character) is str else None
             if code is None:
@@ -122,28 +104,6 @@ class ObservationEncoder:
         out[:] = codes
         return out
 
-    def _crop(self, board: np.ndarray, game) -> np.ndarray:
-        """The (side*side,) window of ``board`` (H, W) centred on the egocentric player.
-
-        The board is first framed by ``radius`` cells of the off-board channel, so that a
-        window reaching beyond the board's edge shows walls there.
-        """
-        name, radius = self.metadata.egocentric_player, self.metadata.egocentric_radius
-        player = getattr(game, "agents_by_name", {}).get(name)
-        if player is None:
-            raise GameError(
-                f"The egocentric view follows the agent named {name!r}, but the game has no\n"
-                f"agent of that name (named agents: {sorted(getattr(game, 'agents_by_name', {}))}).\n"
-                "Set egocentric_player in [preprocessing] of config.toml to the name attribute\n"
-                'of the agent the trainer controls, for example: egocentric_player = "player"'
-            )
-        height, width = board.shape
-        framed = np.empty((height + 2 * radius, width + 2 * radius), dtype=np.uint8)
-        framed.fill(self.n_channels)  # (np.full is several times slower for small arrays)
-        framed[radius:radius + height, radius:radius + width] = board
-        x, y = player.position
-        return framed[y:y + 2 * radius + 1, x:x + 2 * radius + 1].ravel()
-
     def _code(self, character) -> int:
         if type(character) is not str:
             return 0  # a character grid without a size: retro-games cannot draw it either
@@ -154,14 +114,27 @@ class ObservationEncoder:
             self._code_of[character] = code = 0
         return code
 
-    # -- the extras ----------------------------------------------------------------------
+    def _crop(self, board: np.ndarray, game) -> np.ndarray:
+        """The (side*side,) window of ``board`` (H, W) centred on the egocentric player. The board
+        is framed first by ``radius`` cells of the off-board channel: the agent sees walls."""
+        name, radius = self.metadata.egocentric_player, self.metadata.egocentric_radius
+        player = getattr(game, "agents_by_name", {}).get(name)
+        if player is None:
+            raise GameError(
+                f"The egocentric view follows the agent named {name!r}, but the game has no agent of\n"
+                f"that name (named agents: {sorted(getattr(game, 'agents_by_name', {}))}). Set\n"
+                "egocentric_player in [preprocessing] of config.toml to the name attribute of the agent\n"
+                'the trainer controls, for example: egocentric_player = "player"')
+        height, width = board.shape
+        framed = np.empty((height + 2 * radius, width + 2 * radius), dtype=np.uint8)
+        framed.fill(self.n_channels)  # (np.full is several times slower for small arrays)
+        framed[radius:radius + height, radius:radius + width] = board
+        x, y = player.position
+        return framed[y:y + 2 * radius + 1, x:x + 2 * radius + 1].ravel()
 
     def extras(self, game, out: np.ndarray | None = None) -> np.ndarray:
         """Everything after the board: (E,) float32, E = metadata.extras_size."""
-        if self._observation_function is None:
-            values = self._observe_state(game)
-        else:
-            values = self._call_observation_function(game)
+        values = self._read_extras(game)
         if out is None:
             return values
         out[:] = values
@@ -176,29 +149,22 @@ class ObservationEncoder:
             except KeyError:
                 raise GameError(
                     f"observe_state lists {key!r}, but game.state has no such key (it has: {list(state)}).\n"
-                    "The network's input size is fixed when training starts, so every value it\n"
-                    "reads must exist from the first turn of every episode. Set it in\n"
-                    f"create_game(), e.g. game.state[{key!r}] = 0, or remove it from observe_state."
-                ) from None
-            if type(value) in (float, int, bool):
-                values.append(value)
-                size = 1
-            else:
-                flat = _flatten_state_value(key, value)
-                values.extend(flat)
-                size = len(flat)
+                    "The network's input size is fixed when training starts, so every value it reads\n"
+                    "must exist from the first turn of every episode. Set it in create_game(), e.g.\n"
+                    f"game.state[{key!r}] = 0, or remove it from observe_state.") from None
+            flat = [value] if type(value) in (float, int, bool) else _flatten_state_value(key, value)
+            values.extend(flat)
             expected = sizes.get(key)
             if expected is None:
-                sizes[key] = size
+                sizes[key] = len(flat)
                 m.extras_size = sum(sizes.get(k, 0) for k in m.observe_state)
-            elif size != expected:
+            elif len(flat) != expected:
                 raise GameError(
-                    f"game.state[{key!r}] gave {size} number(s) this turn, but {expected} when it "
-                    f"was first measured (observe_state_sizes in config.toml). Its value is now {value!r}.\n"
-                    "The network's input has a fixed size, so each observe_state value must keep\n"
-                    "its length in every turn of every episode. Keep lists at a fixed length (pad\n"
-                    "them), or observe a summary such as their length instead."
-                )
+                    f"game.state[{key!r}] gave {len(flat)} number(s) this turn, but {expected} when it was "
+                    f"first measured (observe_state_sizes in config.toml). Its value is now {value!r}.\n"
+                    "The network's input has a fixed size, so each observe_state value must keep its\n"
+                    "length in every turn of every episode. Keep lists at a fixed length (pad them),\n"
+                    "or observe a summary such as their length instead.")
         return np.array(values, dtype=np.float32)
 
     def _call_observation_function(self, game) -> np.ndarray:
@@ -208,32 +174,27 @@ class ObservationEncoder:
         except Exception as error:
             raise GameError(
                 f"The observation_function {name} raised {type(error).__name__}: {error}\n"
-                "Fix the function so that it returns the numbers the agent should see."
-            ) from error
+                "Fix the function so that it returns the numbers the agent should see.") from error
         try:
             values = np.asarray(result, dtype=np.float32)
         except (TypeError, ValueError):
             values = None
         if values is None or values.ndim != 1:
             raise GameError(
-                f"The observation_function {name} returned {type(result).__name__} "
-                f"{_short(result)}, but the network reads one flat list of numbers.\n"
-                "Return a 1-D list or numpy array, for example: return [player_x, player_y, lives]"
-            )
+                f"The observation_function {name} returned {type(result).__name__} {reprlib.repr(result)},\n"
+                "but the network reads one flat list of numbers. Return a 1-D list or numpy array,\n"
+                "for example: return [player_x, player_y, lives]")
         expected = self.metadata.extras_size
         if expected and values.size != expected:
             raise GameError(
                 f"The output of the observation_function {name} has {values.size} numbers now, but "
-                f"{expected} when it was first measured.\nThe network's input has a fixed size: return "
-                "the same number of values on every turn."
-            )
+                f"{expected}\nwhen it was first measured. The network's input has a fixed size: return "
+                "the same\nnumber of values on every turn.")
         self.metadata.extras_size = values.size
         return values
 
-    # -- the whole observation -------------------------------------------------------------
-
     def encode(self, game) -> np.ndarray:
-        """The observation the network reads: (obs_size,) float32, the board one-hot, then the extras."""
+        """The observation the network reads: (obs_size,) float32, the one-hot board, then the extras."""
         extras = self.extras(game)
         if not self.metadata.uses_board:
             return extras
@@ -247,12 +208,6 @@ def _flatten_state_value(key: str, value) -> list:
     if isinstance(value, (list, tuple, np.ndarray)):
         return [number for item in value for number in _flatten_state_value(key, item)]
     raise GameError(
-        f"game.state[{key!r}] is {_short(value)} ({type(value).__name__}), which the network cannot read.\n"
+        f"game.state[{key!r}] is {reprlib.repr(value)} ({type(value).__name__}), which the network cannot read.\n"
         "observe_state values must be numbers, true/false, or lists of numbers. Store a number\n"
-        f"instead (for example 1 or 0 for a yes/no), or remove {key!r} from observe_state."
-    )
-
-
-def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+        f"instead (for example 1 or 0 for a yes/no), or remove {key!r} from observe_state.")

@@ -108,7 +108,8 @@ def latest_checkpoint(run_dir):
 
 def previous_checkpoint(run_dir, before: Path) -> Path | None:
     """The newest ``ep_*.npz`` before ``before`` that reads correctly (offered when it is broken)."""
-    earlier = [p for p in list_checkpoints(run_dir) if (episode_of(p) or 0) < (episode_of(before) or 1e9)]
+    limit = episode_of(before) or float("inf")
+    earlier = [p for p in list_checkpoints(run_dir) if episode_of(p) is not None and episode_of(p) < limit]
     for path in reversed(earlier):
         try:
             read_checkpoint(path)
