@@ -22,11 +22,17 @@ from hypothesis import strategies as st
 import pytest
 
 from retro_gamer.cli import main
-from retro_gamer.config import GAME_KEYS, HYPERPARAMETER_NAMES, LAYER_DEFAULTS, SECTIONS, SPELLINGS
-from retro_gamer.metadata import (DESCRIPTION_FIELDS, MEASURED_FIELDS, PREPROCESSING_FIELDS,
-                                  is_whole_number, toml_key)
+from retro_gamer.errors import toml_key
+from retro_gamer.game.description import DESCRIPTION_FIELDS, MEASURED_FIELDS
+from retro_gamer.run.config import GAME_KEYS
+from retro_gamer.settings import HYPERPARAMETERS as HYPERPARAMETER_NAMES
+from retro_gamer.settings import LAYER_DEFAULTS, OLD_NAMES as SPELLINGS
+from retro_gamer.settings import OLD_SECTIONS, is_whole_number
+from retro_gamer.settings import SECTIONS as NEW_SECTIONS
+from retro_gamer.settings import PREPROCESSING as PREPROCESSING_FIELDS
 
 GAMES = Path(__file__).parent / "games"
+SECTIONS = NEW_SECTIONS + tuple(OLD_SECTIONS)     # [hyperparameters] is read as [training]
 PYPROJECT_HEAD = '[project]\nname = "reach"\nversion = "0.1"\n\n'
 DESCRIPTION = {"actions": ["KEY_LEFT", "KEY_RIGHT"], "reward": "score", "character_set": [">", "@"]}
 TINY = ["--hidden-sizes", "8", "--memory-capacity", "50", "--batch-size", "4", "--seed", "1",
@@ -194,7 +200,7 @@ def run_command(argv, capsys):
             raise KeyboardInterrupt
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("retro_gamer.display.TrainingDisplay.on_episode", stop_after_two_episodes)
+        patch.setattr("retro_gamer.cli.display.TrainingDisplay.on_episode", stop_after_two_episodes)
         status = main([str(word) for word in argv])
     captured = capsys.readouterr()
     return status, captured.out, captured.err

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from retro_gamer import checkpoints as ckpt
+from retro_gamer.run import checkpoints as ckpt
 from retro_gamer.cli import main
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retro_gamer import checkpoints as ckpt
+from retro_gamer.run import checkpoints as ckpt
 from retro_gamer.cli import main
 from retro_gamer.errors import CheckpointError, GameError
-from retro_gamer.metadata import GameMetadata
-from retro_gamer.trainer import DQNTrainer
+from retro_gamer.game.description import GameMetadata
+from retro_gamer.run.trainer import DQNTrainer
 
 GAMES = Path(__file__).parent / "games"
 PYPROJECT = '''\
@@ -366,20 +366,22 @@ def test_a_booby_trapped_checkpoint_is_refused_and_nothing_in_it_runs(run, tmp_p
 
 def test_a_booby_trapped_replay_memory_is_never_opened_as_pickle(run, tmp_path, capsys):
     marker = tmp_path / "the_trap_ran"
-    (run / "checkpoints" / ckpt.REPLAY_FILE).write_bytes(booby_trapped_npz(marker, episode=np.array(300)))
+    (run / "checkpoints" / "replay_ep_0300.npz").write_bytes(booby_trapped_npz(marker, episode=np.array(300)))
     set_episodes(run, 320)
     assert main(["train", str(run)]) == 0  # the replay memory is only needed for an exact resume
+    assert "(replay_ep_0300.npz) cannot be used" in capsys.readouterr().out    # and it says so
     assert not marker.exists()
     assert every_checkpoint_loads(run)
 
 
 def test_a_replay_memory_with_impossible_values_is_set_aside(run, capsys):
-    path = run / "checkpoints" / ckpt.REPLAY_FILE
+    path = run / "checkpoints" / "replay_ep_0300.npz"
     saved = dict(ckpt.read_checkpoint(path))
     saved["memory/actions"] = np.full_like(saved["memory/actions"], 99)  # there are 3 actions
     path.write_bytes(npz_bytes(**saved))
     set_episodes(run, 320)
     assert main(["train", str(run)]) == 0
+    assert "actions or board codes this network does not have" in capsys.readouterr().out
 
 
 def test_a_zip_bomb_is_refused_before_it_is_unpacked(run, capsys):
@@ -421,7 +423,7 @@ ESCAPES = {
     "absolute path outside": lambda run, outside: str(outside),
     "absolute system file": lambda run, outside: "/etc/passwd",
     "through the checkpoints folder": lambda run, outside: "checkpoints/../../other/checkpoints/ep_0100.npz",
-    "the replay memory": lambda run, outside: "replay_memory",
+    "the replay memory": lambda run, outside: "replay_ep_0300",
     "a temporary file": lambda run, outside: ".tmp-ep_0400.npz.abc123",
     "a link leading out": lambda run, outside: "linked",
     "a folder": lambda run, outside: "subfolder",
@@ -512,7 +514,7 @@ def test_clean_never_follows_links_out_of_the_run(run, tmp_path, capsys):
     assert sorted(path.name for path in outside.iterdir()) == sorted([".tmp-x", "episodes.csv", "ep_0500.npz",
                                                                       "training.log"])
     assert all(path.read_text() == "not yours" for path in outside.iterdir())
-    assert sorted(path.name for path in run.rglob("*")) == ["checkpoints", "config.toml"]
+    assert sorted(path.name for path in run.rglob("*")) == [".lock", "checkpoints", "config.toml"]
 
 
 # --------------------------------------------------------------------------- 5. a full disk
@@ -539,7 +541,7 @@ def fill_the_disk_while_writing(monkeypatch, file_name, after=0):
     ("ep_0400.npz", 0),
     ("ep_0350.npz", 0),           # the last checkpoint of the run...
     ("final.npz", 0),             # ...and final.npz, written right after it
-    (ckpt.REPLAY_FILE, 0),
+    ("replay_ep_0350.npz", 0),
     ("episodes.csv", 0),
     ("training.log", 0),          # the session's first line
     ("training.log", 1),          # the line of the first checkpoint
@@ -679,7 +681,7 @@ def test_a_game_that_breaks_at_episode_250_keeps_episodes_1_to_249(faulty_game, 
     module.BREAK.unlink()  # the game is fixed: training goes on from episode 250
     trainer = new_trainer()
     assert trainer.resume().name == "ep_0249.npz"
-    assert trainer.start_episode == 250
+    assert trainer.episode == 249
 
 
 def test_a_game_that_breaks_before_any_episode_finished_says_nothing_was_lost(faulty_game, tmp_path):
@@ -750,18 +752,18 @@ def test_a_reader_that_stops_reading_the_progress_loses_nothing(run, tmp_path):
 def test_signals_the_process_ignores_stay_ignored():
     """Under nohup (SIGHUP ignored) or a shell's background job (SIGINT ignored), training
     must not start reacting to them, not even while a checkpoint is written."""
-    from retro_gamer import cli, trainer
+    from retro_gamer.run import session
 
-    saved = {number: signal.getsignal(number) for number in trainer.STOP_SIGNALS}
+    saved = {number: signal.getsignal(number) for number in session.STOP_SIGNALS}
     try:
-        for number in trainer.STOP_SIGNALS:
+        for number in session.STOP_SIGNALS:
             signal.signal(number, signal.SIG_IGN)
-        with cli._stop_signals_like_ctrl_c(), trainer._interrupts_deferred():
-            assert all(signal.getsignal(number) == signal.SIG_IGN for number in trainer.STOP_SIGNALS)
-        assert all(signal.getsignal(number) == signal.SIG_IGN for number in trainer.STOP_SIGNALS)
-        for number in trainer.STOP_SIGNALS:
+        with session.stop_signals(), session.deferred_stop():
+            assert all(signal.getsignal(number) == signal.SIG_IGN for number in session.STOP_SIGNALS)
+        assert all(signal.getsignal(number) == signal.SIG_IGN for number in session.STOP_SIGNALS)
+        for number in session.STOP_SIGNALS:
             signal.signal(number, signal.SIG_DFL)
-        with cli._stop_signals_like_ctrl_c():
+        with session.stop_signals():
             assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN)
         assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
     finally:

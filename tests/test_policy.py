@@ -11,13 +11,13 @@ import pytest
 from retro.examples.snake import create_game as create_snake
 from retro.input import ProgrammaticInput
 
-from retro_gamer import checkpoints
+from retro_gamer.run import checkpoints
 from retro_gamer.cli import main
-from retro_gamer.config import read_config
+from retro_gamer.run.config import read_config
 from retro_gamer.errors import CheckpointError, ConfigError
-from retro_gamer.files import atomic_save_npz
-from retro_gamer.network import build_network
-from retro_gamer.observation import encode_cell_by_cell
+from retro_gamer.dqn.network import build_network
+from retro_gamer.run.files import atomic_save_npz
+from reference_encoder import encode_cell_by_cell
 from retro_gamer.policy import PolicyInput, TrainedPolicy
 
 
@@ -276,8 +276,8 @@ def test_a_game_with_another_board_size_gets_a_clear_error(tmp_path):
 
     from retro_gamer import TrainedPolicy
     from retro_gamer.errors import GameError
-    from retro_gamer.trainer import DQNTrainer
-    from retro_gamer.metadata import GameMetadata
+    from retro_gamer.game.description import GameMetadata
+    from retro_gamer.run.trainer import DQNTrainer
     from retro.game import Game
 
     sys.path.insert(0, str(Path(__file__).parent / "games"))

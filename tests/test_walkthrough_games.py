@@ -252,7 +252,7 @@ def test_autoplay_without_a_training_run_says_how_to_make_one(name, tmp_path, mo
 
 @pytest.mark.parametrize("name", GAMES)
 def test_metadata_reader_finds_each_section(name):
-    from retro_gamer.metadata import GameMetadata
+    from retro_gamer.game.description import GameMetadata
 
     if not hasattr(GameMetadata, "from_pyproject"):
         pytest.skip("GameMetadata.from_pyproject is not written yet")

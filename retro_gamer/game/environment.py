@@ -27,10 +27,8 @@ class GameEnvironment:
     """Plays games made by ``create_game`` for a learner, as ``metadata`` describes.
 
     observe_state, board and observe_state_sizes, when given, replace those fields of the
-    metadata (they fix the network's input size, so they belong to it). The first game fills
-    in the board and extras' sizes, so that ``metadata.obs_size`` is final. With the "extend"
-    unknown_character_strategy, characters outside the character set show up in
-    ``new_characters`` for the trainer to adopt. ``env.game`` is the current episode's game.
+    metadata. The first game fills in the board and extras' sizes, so that ``metadata.obs_size``
+    is final. ``env.game`` is the current episode's game.
     """
 
     def __init__(self, create_game, metadata, observe_state=None, board=None, observe_state_sizes=None,
@@ -66,8 +64,7 @@ class GameEnvironment:
         self._start_game()
 
     def _start_game(self):
-        """A new game, started, and the keys the agent presses. The first game records its board
-        size and extras' sizes in the metadata; the others are checked against them."""
+        """A started game and its keys; the first game measures the board and extras, the rest must agree."""
         game = build_game(self.create_game, self.game_name)
         keys = start_headless(game)
         size, expected = tuple(game.board_size), self.metadata.board_size
@@ -77,8 +74,8 @@ class GameEnvironment:
         elif tuple(expected) != size:
             raise GameError(
                 f"The game made by {self.game_name} has a {size[0]}x{size[1]} board, but the network was "
-                f"built for {expected[0]}x{expected[1]}\n(board_size in config.toml). The network's input "
-                "size depends on the board, so train a\nnew run for the new board size: retro-gamer create ...")
+                f"built for {expected[0]}x{expected[1]}\n(board_size in config.toml). Its input size depends "
+                "on the board: train a new run for\nthe new board size (retro-gamer create ...).")
         self.encoder.extras(game)
         return game, keys
 
@@ -98,7 +95,8 @@ class GameEnvironment:
         value = state.get(key)
         if type(value) in (int, float) or isinstance(value, numbers.Real):
             return value
-        found = f"is {value!r} ({type(value).__name__})" if key in state else f"is missing (keys: {list(state)})"
+        found = (f"is {value!r} ({type(value).__name__})" if key in state
+                 else f"is missing (its keys: {list(state)})")
         raise GameError(
             f"game.state[{key!r}] {found}, in the game made by {self.game_name}.\nIt is the reward key: "
             "the reward of a turn is how much that number changed, so it must be a\nnumber from the start. "
@@ -110,19 +108,18 @@ class GameEnvironment:
         return self.encoder.encode(self.game)
 
     def compact_observation(self) -> tuple[np.ndarray, np.ndarray]:
-        """The current observation as (codes (H*W,) uint8, extras (E,) float32); without the
-        built-in board (board = false, or an observation_function) codes is empty."""
+        """The current observation as (codes (H*W,) uint8, extras (E,) float32); codes is empty
+        without the built-in board."""
         extras = self.encoder.extras(self.game)
         return (self.encoder.codes(self.game) if self.metadata.uses_board else NO_CODES), extras
 
     @property
     def new_characters(self) -> list[str]:
-        """Characters seen outside the character set, with the "extend" strategy."""
+        """Characters seen outside the character set, with unknown_character_strategy "extend"."""
         return self.encoder.new_characters if self.extend_characters else []
 
     def adopt_new_characters(self) -> int:
-        """Give the new characters the next channels (ObservationEncoder.extend_character_set);
-        return how many were added."""
+        """Give the new characters the next channels; return how many were added."""
         return len(self.encoder.extend_character_set())
 
     def reset(self) -> np.ndarray:
@@ -143,19 +140,16 @@ def play_turn(game, keys, key: str | None, name: str) -> None:
         game.step()
     except Exception as error:
         raise GameError(
-            f"The game {name} raised {type(error).__name__} during turn {game.turn_number} (key pressed:\n"
-            f"{key!r}): {error}\nThis is a bug in the game, not in training: play the game by hand to\n"
-            f"reproduce it, fix it, then train again. The game's traceback:\n{game_traceback(error)}"
+            f"The game {name} raised {type(error).__name__} during turn {game.turn_number} (key pressed: "
+            f"{key!r}): {error}\nThis is a bug in the game, not in training: play the game by hand to "
+            f"reproduce it,\nfix it, then train again. The game's traceback:\n{game_traceback(error)}"
         ) from error
 
 
 def discover_characters(create_game, actions: list[str], turns: int, rng: np.random.Generator) -> list[str]:
-    """The characters seen on the board during ``turns`` turns of random play, sorted.
-
-    Used when a game's description has no character_set: each character found becomes an
-    input channel. Keys (and the no-op) are drawn from ``rng``; a game that ends is replaced
-    by a new one. Only what is visible counts: an agent always under another is never seen.
-    """
+    """The characters seen on the board in ``turns`` turns of random keys (drawn from ``rng``),
+    sorted: the character set of a game whose description has none. A game that ends is
+    replaced by a new one. An agent always hidden under another is never seen, so not counted."""
     name = describe_factory(create_game)
     keys = list(actions) + [None]
     seen, game = set(), None
@@ -174,9 +168,8 @@ def _visible_characters(game) -> set:
 
 
 def metadata_for_game(game_section: dict) -> GameMetadata:
-    """The game's description ([tool.retro-gamer], or the built-in one), checked, with the board
-    size and the observe_state sizes measured on one game. When the description names a factory
-    and ``game_section`` does not, the section gains it, so that config.toml records it."""
+    """The game's description ([tool.retro-gamer] or built in), checked and measured on one game. A
+    factory it names is added to ``game_section``, so that config.toml records it."""
     add_game_path(game_section)
     import_game_module(game_section["module"])  # import problems explained before the pyproject is read
     metadata = GameMetadata.from_pyproject(game_section["module"])

@@ -5,7 +5,6 @@ failure is a GameError that names the module and says what to do.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
 import sys
 import traceback
@@ -14,6 +13,7 @@ from pathlib import Path
 from retro.input import ProgrammaticInput
 
 from retro_gamer.errors import GameError
+from retro_gamer.game.description import module_source_file
 from retro_gamer.settings import is_whole_number
 
 # Frames from these folders are retro-gamer's or Python's import machinery, not the game's.
@@ -40,9 +40,10 @@ def resolve_game(arg: str) -> dict:
                 "Write the module, a colon and the name of a function that returns a new game,\n"
                 "for example: --game my_game:create_enemy_training_game")
     path = Path(text)
+    if (text.endswith(".py") or "/" in text or os.sep in text) and not path.exists():
+        raise GameError(f"There is no file or folder {text!r} (from --game {arg}).\n"
+                        "Check the path and try again.")
     if text.endswith(".py"):
-        if not path.is_file():
-            raise GameError(f"There is no file {text!r} (from --game {arg}). Check the path and try again.")
         if not path.stem.isidentifier():
             raise GameError(
                 f"The file name {path.name!r} cannot be imported as a Python module.\n"
@@ -55,8 +56,6 @@ def resolve_game(arg: str) -> dict:
                 "Point --game at the .py file that defines create_game(), for example\n"
                 f"--game {path / 'my_game.py'}, or add an __init__.py that defines create_game().")
         section = {"module": path.resolve().name, "path": str(path.resolve().parent)}
-    elif "/" in text or os.sep in text:
-        raise GameError(f"There is no file or folder {text!r} (from --game {arg}). Check the path and try again.")
     elif not all(part.isidentifier() for part in text.split(".")):
         raise GameError(
             f"{text!r} is not a module name, a .py file or a package folder.\n"
@@ -70,31 +69,19 @@ def resolve_game(arg: str) -> dict:
 
 def _locate_module_name(module: str) -> dict:
     """The section of a dotted module name, found on sys.path or in the current folder."""
-    cwd = str(Path.cwd())
+    cwd, path = str(Path.cwd()), sys.path
     # The console script does not put the current folder on sys.path, but a game module is
-    # usually a file in the folder the command was run from: look there last.
-    borrowed = cwd not in sys.path
-    if borrowed:
-        sys.path.append(cwd)
+    # usually a file in the folder the command was run from: look there too, last.
+    sys.path = [*path, cwd]
     try:
-        spec = importlib.util.find_spec(module)
-    except ImportError:
-        spec = None
+        source = module_source_file(module)
     finally:
-        if borrowed:
-            sys.path.remove(cwd)
-    if spec is None:
-        raise GameError(
-            f"Cannot find the game module {module!r}.\n"
-            "Check the spelling, run the command from the folder that contains the game,\n"
-            "or give the file itself, for example: --game path/to/my_game.py")
-    if spec.origin and spec.origin not in ("built-in", "frozen"):
-        # The folder it is imported from: above its file, one level per dotted part, and one
-        # more for a package (whose file is its __init__.py).
-        levels = module.count(".") + (spec.submodule_search_locations is not None)
-        root = Path(spec.origin).resolve().parents[levels]
-        if (root == Path(cwd) or Path(cwd) in root.parents) and "site-packages" not in root.parts:
-            return {"module": module, "path": str(root)}  # train and play may not have it on sys.path
+        sys.path = path
+    # The folder it is imported from: above its file, one level per dotted part, and one more
+    # for a package (whose file is its __init__.py).
+    root = source.parents[module.count(".") + (source.name == "__init__.py")]
+    if (root == Path(cwd) or Path(cwd) in root.parents) and "site-packages" not in root.parts:
+        return {"module": module, "path": str(root)}  # train and play may not have it on sys.path
     return {"module": module}
 
 
@@ -165,8 +152,7 @@ def import_game_module(module_name: str):
 
 
 def game_traceback(error: BaseException) -> str:
-    """The traceback of an error raised in a game's code, without the frames of retro-gamer and of
-    Python's import machinery: the lines a game's author needs to find the bug."""
+    """The traceback of an error in a game's code, without retro-gamer's and importlib's frames."""
     frames = [frame for frame in traceback.extract_tb(error.__traceback__)
               if not (frame.filename.startswith("<frozen")
                       or str(Path(frame.filename).resolve()).startswith(NOT_THE_GAME))]
@@ -206,8 +192,8 @@ def build_game(create_game, name: str | None = None):
 
 
 def start_headless(game) -> ProgrammaticInput:
-    """Start ``game`` for programmatic play; return the input the agent presses keys on. The game
-    gets no view: the learner reads the board from the agents, so drawing it would be wasted work."""
+    """Start ``game`` without a view (the learner reads the agents, not a drawing); return the input
+    the agent presses keys on."""
     keys = ProgrammaticInput()
     game.input_source, game.view = keys, None
     game.start()

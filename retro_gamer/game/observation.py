@@ -21,17 +21,16 @@ from retro_gamer.game.loading import load_function
 
 
 def occupied_cells(game) -> dict:
-    """{(x, y): [agents]} of the cells with something in them. retro-games caches this map and
-    refreshes it in step(); before the first step it can be out of date (snake's create_game
-    reads it, then moves the apple), so it is rebuilt then."""
+    """{(x, y): [agents]} of the occupied cells. retro-games refreshes this cached map in step(), so
+    before the first step it is rebuilt (snake's create_game reads it, then moves the apple)."""
     if getattr(game, "turn_number", 1) == 0 and hasattr(game, "_position_cache"):
         game._position_cache = None
     return game.get_agents_by_position()
 
 
 def top_character(agents: list, position: tuple[int, int]):
-    """The character shown at ``position``: the agent with the highest z wins, the first added on
-    a tie, as in retro-games' views. A multi-cell agent has a grid of characters."""
+    """The character shown at ``position``: the highest z wins, then the first added (as retro-games
+    draws it); a multi-cell agent has a grid of characters."""
     top = agents[0] if len(agents) == 1 else max(agents, key=lambda agent: getattr(agent, "z", 0) or 0)
     character = top.character
     return character if type(character) is str else get_agent_character(top, position)
@@ -68,13 +67,10 @@ class ObservationEncoder:
 
     def extend_character_set(self) -> list[str]:
         """Give every recorded new character the next channel; return the characters added. The
-        off-board channel stays last, so its code grows by ``len(added)``: codes stored earlier
-        must be renumbered (``codes[codes == old] = new``)."""
-        if self.metadata.character_set is None:
-            self.metadata.character_set = []
-        added = [c for c in self.new_characters if c not in self.metadata.character_set]
-        self.metadata.character_set.extend(added)
-        self.new_characters = []
+        off-board channel stays last: codes stored earlier must be renumbered (old + len(added))."""
+        known = self.metadata.character_set or []
+        added = [c for c in self.new_characters if c not in known]
+        self.metadata.character_set, self.new_characters = known + added, []
         self.refresh()
         return added
 
@@ -115,8 +111,8 @@ class ObservationEncoder:
         return code
 
     def _crop(self, board: np.ndarray, game) -> np.ndarray:
-        """The (side*side,) window of ``board`` (H, W) centred on the egocentric player. The board
-        is framed first by ``radius`` cells of the off-board channel: the agent sees walls."""
+        """The (side*side,) window of ``board`` (H, W) centred on the egocentric player; beyond the
+        board's edge, the off-board channel: the agent sees walls."""
         name, radius = self.metadata.egocentric_player, self.metadata.egocentric_radius
         player = getattr(game, "agents_by_name", {}).get(name)
         if player is None:
@@ -152,19 +148,22 @@ class ObservationEncoder:
                     "The network's input size is fixed when training starts, so every value it reads\n"
                     "must exist from the first turn of every episode. Set it in create_game(), e.g.\n"
                     f"game.state[{key!r}] = 0, or remove it from observe_state.") from None
-            flat = [value] if type(value) in (float, int, bool) else _flatten_state_value(key, value)
-            values.extend(flat)
-            expected = sizes.get(key)
-            if expected is None:
-                sizes[key] = len(flat)
-                m.extras_size = sum(sizes.get(k, 0) for k in m.observe_state)
-            elif len(flat) != expected:
+            if type(value) in (float, int, bool):
+                values.append(value)
+                size = 1
+            else:
+                flat = _flatten_state_value(key, value)
+                values.extend(flat)
+                size = len(flat)
+            expected = sizes.setdefault(key, size)  # the first turn measures, later ones must agree
+            if size != expected:
                 raise GameError(
-                    f"game.state[{key!r}] gave {len(flat)} number(s) this turn, but {expected} when it was "
+                    f"game.state[{key!r}] gave {size} number(s) this turn, but {expected} when it was "
                     f"first measured (observe_state_sizes in config.toml). Its value is now {value!r}.\n"
                     "The network's input has a fixed size, so each observe_state value must keep its\n"
                     "length in every turn of every episode. Keep lists at a fixed length (pad them),\n"
                     "or observe a summary such as their length instead.")
+        m.extras_size = len(values)
         return np.array(values, dtype=np.float32)
 
     def _call_observation_function(self, game) -> np.ndarray:
@@ -208,6 +207,6 @@ def _flatten_state_value(key: str, value) -> list:
     if isinstance(value, (list, tuple, np.ndarray)):
         return [number for item in value for number in _flatten_state_value(key, item)]
     raise GameError(
-        f"game.state[{key!r}] is {reprlib.repr(value)} ({type(value).__name__}), which the network cannot read.\n"
-        "observe_state values must be numbers, true/false, or lists of numbers. Store a number\n"
+        f"game.state[{key!r}] is {reprlib.repr(value)} ({type(value).__name__}), which the network cannot "
+        "read.\nobserve_state values must be numbers, true/false, or lists of numbers. Store a number\n"
         f"instead (for example 1 or 0 for a yes/no), or remove {key!r} from observe_state.")

@@ -32,7 +32,7 @@ from retro_gamer.run.files import is_temporary
 
 CHECKPOINT_DIR = "checkpoints"
 FORMAT = "retro-gamer-numpy checkpoint v1"
-_EPISODE_NAME = re.compile(r"^ep_(\d+)\.npz$")
+_EPISODE_NAME = re.compile(r"^ep_(\d+)\.(?:npz|pt)$")
 # A checkpoint is stored uncompressed, so its arrays take about as much room as the file: one
 # claiming to unpack into far more ("zip bomb") would only exhaust the memory.
 MAX_UNPACKED_RATIO, MAX_UNPACKED_SLACK = 8, 64 * 2**20
@@ -130,7 +130,7 @@ def resolve_checkpoint(run_dir, name: str):
         raise CheckpointError(f"{name!r} is not a checkpoint name. Name one as ep_0100, ep_0100.npz or final "
                               f"({listing}).")
     if not isinstance(run_dir, (str, Path)):                            # a packaged policy
-        found = [p for p in _files(run_dir, given.suffix) if p.name == given.name and not is_replay(p)]
+        found = [p for p in _files(run_dir, given.suffix) if str(given) == p.name and not is_replay(p)]
         if not found:
             names = ", ".join(Path(p.name).stem for p in list_checkpoints(run_dir)) or "none"
             raise CheckpointError(f"There is no checkpoint '{name}' in the bundled policy {run_dir} (it has: "
