@@ -19,11 +19,11 @@ from retro_gamer.errors import ConfigError, problem, problem_report, toml_value,
 class Setting:
     """One setting: section of config.toml, default, kind of value and its bounds, meaning.
 
-    kind: "number", "whole", "switch", "choice", "seed" (a whole number, or unset), "sizes"
-    (a list of whole numbers), "keys" (a list of names), "counts" (a table name -> whole
-    number), "name" (a text, or unset). low/high: the bounds, low excluded when above is True.
-    explain: what it does, in the words docs/reference.md, `create --help` and the error
-    messages use.
+    section: "metadata" (the game's description, [tool.retro-gamer]), "preprocessing",
+    "model" or "training". kind: one of KINDS. low/high: the bounds of a number (of each
+    number of a list), low excluded when above is True. explain: what it does, in the words
+    docs/reference.md, `create --help` and the error messages use. A default of None means
+    unset, or, for a required setting, that the game's description must give it.
     """
     name: str
     section: str
@@ -34,11 +34,13 @@ class Setting:
     high: float | None = None
     above: bool = False
     choices: tuple = ()
+    required: bool = False
+    example: str = ""             # a corrected line's value, for a setting without a default
 
     @property
     def option(self) -> str | None:
-        """Its option of `create`; [preprocessing] settings have none: they are edited in config.toml."""
-        return "--" + self.name.replace("_", "-") if self.section != "preprocessing" else None
+        """Its option of `create`; the description and [preprocessing] are edited in their files."""
+        return "--" + self.name.replace("_", "-") if self.section in ("model", "training") else None
 
     def bounds(self) -> str:
         """'at least 1', 'greater than 0 and at most 1', ... ('' when any value of its kind goes)."""
@@ -47,6 +49,29 @@ class Setting:
 
 
 SETTINGS = {s.name: s for s in [
+    Setting("actions", "metadata", None, "actions",
+            'The keys the agent may press: names like `"KEY_RIGHT"` or `"KEY_SPACE"`, or single characters '
+            'like `"w"`. A no-op (press nothing) is always added as the last action, so the network has '
+            '`len(actions) + 1` outputs.', required=True,
+            example='["KEY_RIGHT", "KEY_UP", "KEY_LEFT", "KEY_DOWN"]'),
+    Setting("reward", "metadata", None, "name",
+            "A key of `game.state` holding a number: the reward of a turn is how much that number changed "
+            "during the turn, and the agent learns to make it grow.", required=True, example='"score"'),
+    Setting("character_set", "metadata", None, "characters",
+            "The characters the board can show, one input channel each; characters not listed count as "
+            "empty cells, and a space, which is how an empty cell looks, is not allowed. Unset: "
+            "`exploration_turns` random turns are played when training starts, and the characters seen are "
+            "used.",
+            example='["@", "*", "#"]   or delete the line: training then discovers them'),
+    Setting("board_size", "metadata", None, "pair",
+            "`[width, height]`, in cells. Do not write it: `create` reads it from the game.",
+            example="[32, 16]   or delete the line and run 'retro-gamer create' again"),
+    Setting("observation_function", "metadata", None, "function",
+            '`"module:function"` naming `f(game)` that returns a flat list of numbers; it replaces the '
+            "built-in encoding (board and `observe_state`) completely.", example='"my_game:observe"'),
+    Setting("factory", "metadata", None, "function",
+            '`"module:function"` naming the zero-argument function that returns a new game, when it is not '
+            "the module's `create_game`.", example='"my_game:create_game"'),
     Setting("spatial", "preprocessing", False, "switch",
        "`true`: a convolutional network (CNN) reads the board as a 2-D picture. `false`: a multilayer "
        "perceptron (MLP) reads it as one flat list of numbers."),
@@ -63,7 +88,7 @@ SETTINGS = {s.name: s for s in [
        "`true` crops the board to a `(2r+1) x (2r+1)` window centred on one agent. Cells beyond the "
        "board's edge are marked in one extra \"off-board\" channel, so the agent sees walls."),
     Setting("egocentric_player", "preprocessing", None, "name",
-       "The `name` of the agent the window follows. Required when `egocentric = true`."),
+       "The `name` of the agent the window follows. Required when `egocentric = true`.", example='"player"'),
     Setting("egocentric_radius", "preprocessing", 5, "whole",
        "`r`, in cells: every cell of the window is an input of the network, and 100 cells a side "
        "already covers any terminal board.", low=1, high=100),
@@ -115,7 +140,8 @@ SETTINGS = {s.name: s for s in [
        choices=("ignore", "extend")),
     Setting("seed", "training", None, "seed",
        "A whole number seeds every random choice (the games' `random`, exploration, replay sampling, "
-       "initial weights), so a run can be repeated exactly. Unset: a different run each time.", low=0),
+       "initial weights), so a run can be repeated exactly. Unset: a different run each time.", low=0,
+            example="42   or delete the line for a different run each time"),
     Setting("double_dqn", "training", False, "switch",
        "Double DQN: the online network chooses the next action, the target network values it, which "
        "keeps Q-values from being overestimated. Not in the published package."),
@@ -125,8 +151,11 @@ SETTINGS = {s.name: s for s in [
 ]}
 
 SECTIONS = ("game", "metadata", "preprocessing", "model", "training")
+DESCRIPTION = tuple(name for name, s in SETTINGS.items() if s.section == "metadata")
+MINIMAL_DESCRIPTION = ('[tool.retro-gamer]\nactions = ["KEY_RIGHT", "KEY_UP", "KEY_LEFT", "KEY_DOWN"]\n'
+                       'reward = "score"')
 PREPROCESSING = tuple(name for name, s in SETTINGS.items() if s.section == "preprocessing")
-HYPERPARAMETERS = tuple(name for name, s in SETTINGS.items() if s.section != "preprocessing")
+HYPERPARAMETERS = tuple(name for name, s in SETTINGS.items() if s.section in ("model", "training"))
 # The published package's spellings: [hyperparameters] is [training]; lr_decay is learning_rate_decay;
 # n_layers and layer_size (default 2 of 128) are hidden_sizes = [layer_size] * n_layers.
 OLD_SECTIONS = {"hyperparameters": "training"}
@@ -144,35 +173,63 @@ def is_whole_number(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def is_function_path(value) -> bool:
+    """True for a "module:function" string such as "my_game:create_game"."""
+    module, _, function = value.partition(":") if isinstance(value, str) else ("", "", "")
+    return all(part.isidentifier() for part in module.split(".")) and function.isidentifier()
+
+
+# kind: (does a value fit?, what a value must be). Lists of names must also not repeat a name.
+KINDS = {
+    "number": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
+               "a number"),
+    "whole": (is_whole_number, "a whole number"),
+    "seed": (is_whole_number, "a whole number"),
+    "switch": (lambda v: isinstance(v, bool), "true or false, without quotes"),
+    "name": (lambda v: isinstance(v, str) and v != "", "a text in quotes"),
+    "function": (is_function_path, 'written "module:function"'),
+    "sizes": (lambda v: isinstance(v, list) and v != [] and all(map(is_whole_number, v)),
+              "a list of whole numbers, one per hidden layer"),
+    "keys": (lambda v: isinstance(v, list) and all(isinstance(k, str) and k for k in v), "a list of names "
+                                                                                         "in quotes"),
+    "actions": (lambda v: isinstance(v, list) and v != [] and all(
+        isinstance(k, str) and (k.startswith("KEY_") or len(k) == 1) for k in v),
+                'a non-empty list of keys the game can receive: special keys named like "KEY_RIGHT", or '
+                'single characters such as "w"'),
+    "characters": (lambda v: isinstance(v, list) and all(isinstance(c, str) and len(c) == 1 and c != " "
+                                                          for c in v),
+                   "a list of single characters, not a space"),
+    "pair": (lambda v: isinstance(v, (list, tuple)) and len(v) == 2
+             and all(is_whole_number(n) and n > 0 for n in v),
+             "two whole numbers above 0"),
+    "counts": (lambda v: isinstance(v, dict) and all(is_whole_number(n) and n > 0 for n in v.values()),
+               "a table of whole numbers above 0"),
+}
+
+
 def value_problems(name: str, value) -> list[str]:
     """What is wrong with ``value`` for the setting ``name`` ([] when it is fine)."""
     s = SETTINGS[name]
-    if value is None and s.kind in ("seed", "name"):
-        return []
-    items = value if isinstance(value, list) else [value]
-    fits = {
-        "number": isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
-        "whole": is_whole_number(value), "seed": is_whole_number(value), "switch": isinstance(value, bool),
-        "choice": value in s.choices, "name": isinstance(value, str) and value != "",
-        "sizes": isinstance(value, list) and value != [] and all(map(is_whole_number, value)),
-        "keys": isinstance(value, list) and all(isinstance(k, str) and k for k in value),
-        "counts": isinstance(value, dict) and all(is_whole_number(v) and v > 0 for v in value.values()),
-    }[s.kind]
-    if fits and (s.low is None or all(v > s.low if s.above else v >= s.low for v in items)) \
-            and (s.high is None or all(v <= s.high for v in items)):
-        return [] if s.kind != "keys" or len(set(value)) == len(value) else [problem(
-            f"{name} = {toml_value(value)}", "A key is listed more than once. " + s.explain,
-            f"{name} = {toml_value(list(dict.fromkeys(value)))}")]
-    wanted = {"number": "a number", "whole": "a whole number", "seed": "a whole number",
-              "switch": "true or false, without quotes", "choice": " or ".join(map(toml_value, s.choices)),
-              "name": "a text in quotes", "sizes": "a list of whole numbers, one per hidden layer",
-              "keys": "a list of names in quotes", "counts": "a table of whole numbers above 0"}[s.kind]
+    fits, wanted = KINDS.get(s.kind, (lambda v: v in s.choices, " or ".join(map(toml_value, s.choices))))
+    example = s.example or toml_value(s.default)
+    if value is None:
+        return [] if not s.required else [problem(
+            f"{name} is missing", f"The game's description must give {name}. {s.explain.replace('`', '')}",
+            f"add a line such as: {name} = {example}\nA minimal description is:\n{MINIMAL_DESCRIPTION}")]
+    numbers = value if isinstance(value, list) else [value]
+    if fits(value) and (s.low is None or all(n > s.low if s.above else n >= s.low for n in numbers)) \
+            and (s.high is None or all(n <= s.high for n in numbers)):
+        if not isinstance(value, list) or s.kind == "sizes" or len(set(value)) == len(value):
+            return []
+        repeated = toml_value(sorted({v for v in value if value.count(v) > 1}))
+        return [problem(f"{name} = {toml_value(value)}",
+                        f"{repeated} is listed more than once: one is enough. " + s.explain.replace("`", ""),
+                        f"{name} = {toml_value(list(dict.fromkeys(value)))}")]
     bounds = f", {'each ' * (s.kind == 'sizes')}{s.bounds()}" if s.bounds() else ""
     if isinstance(value, bool) and s.kind in ("number", "whole", "seed", "sizes"):
         bounds += " (true and false are switches, not numbers)"
     elif isinstance(value, float) and s.kind in ("whole", "seed"):
         bounds += " (it counts things, so it has no fraction)"
-    example = toml_value(s.default) if s.default is not None else {"seed": "42", "name": '"player"'}[s.kind]
     why = f"{name} must be {wanted}{bounds}. {s.explain.replace('`', '')}"
     return [problem(f"{name} = {toml_value(value)}", why, f"{name} = {example}")]
 

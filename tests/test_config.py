@@ -284,7 +284,7 @@ def test_every_problem_of_the_file_is_listed_at_once_naming_the_file(snake_run):
     ('module = "retro.examples.snake"', 'module = "retro/examples/snake"', "[game] must name"),
     ('module = "retro.examples.snake"', 'module = "retro.examples.snake"\nfactory = "snake"', "module:function"),
     ('module = "retro.examples.snake"', 'module = "retro.examples.snake"\nfile = "x"', "[game] has no setting"),
-    ('board_size = [32, 16]', 'board_size = [32]', "two positive whole numbers"),
+    ('board_size = [32, 16]', 'board_size = [32]', "two whole numbers above 0"),
     ("\n[training]", "\n[trainingg]", "did you mean [training]"),
 ])
 def test_problems_in_each_section_are_found(snake_run, old, new, lesson):

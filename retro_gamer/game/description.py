@@ -19,9 +19,10 @@ from pathlib import Path
 
 from retro_gamer.errors import (ConfigError, GameError, problem, problem_report, toml_value,
                                 unknown_key_problem)
-from retro_gamer.settings import PREPROCESSING, SETTINGS, is_whole_number, value_problems
+from retro_gamer.settings import DESCRIPTION as DESCRIPTION_FIELDS
+from retro_gamer.settings import (MINIMAL_DESCRIPTION, PREPROCESSING, SETTINGS, is_whole_number,
+                                  value_problems)
 
-DESCRIPTION_FIELDS = ("actions", "reward", "character_set", "board_size", "observation_function", "factory")
 MEASURED_FIELDS = ("extras_size",)
 ARROW_KEYS = ["KEY_RIGHT", "KEY_UP", "KEY_LEFT", "KEY_DOWN"]
 
@@ -36,8 +37,6 @@ BUILTIN_DESCRIPTIONS: dict[str, dict] = {
         "spatial": False,
     },
 }
-MINIMAL_SECTION = ('[tool.retro-gamer]\nactions = ["KEY_RIGHT", "KEY_UP", "KEY_LEFT", "KEY_DOWN"]\n'
-                   'reward = "score"')
 
 
 def _default(name: str):
@@ -161,7 +160,7 @@ class GameMetadata:
         raise ConfigError(
             f"Cannot find the description of the game {module_name!r}.\n{found}\nretro-gamer needs it to "
             "know which keys the agent may press and which value of\ngame.state is the reward it should "
-            f"learn to increase.\n\nTo fix it, {fix}\n\n{MINIMAL_SECTION}\n\nList the keys your game "
+            f"learn to increase.\n\nTo fix it, {fix}\n\n{MINIMAL_DESCRIPTION}\n\nList the keys your game "
             "responds to, and name a number in game.state that goes\nup when the player does well.")
 
     def to_dict(self) -> dict:
@@ -190,17 +189,10 @@ class GameMetadata:
             raise ConfigError(problem_report(found, "the game description", "Correct it and try again."))
 
     def problems(self) -> list[str]:
-        """Every problem of this description, each a short lesson with its fix."""
-        found = _actions_problems(self.actions) + _reward_problems(self.reward) + _board_problems(self)
-        for name, example, role in (
-                ("observation_function", "my_game:observe", "f(game) returning the numbers the agent sees"),
-                ("factory", "my_game:create_game", "a function with no arguments that returns a new Game")):
-            if getattr(self, name) is not None and not is_function_path(getattr(self, name)):
-                found.append(problem(
-                    f"{name} = {toml_value(getattr(self, name))}",
-                    f'{name} names {role}, written as "module:function" so that it can be imported.',
-                    f'{name} = "{example}"'))
-        found += [p for name in PREPROCESSING for p in value_problems(name, getattr(self, name))]
+        """Every problem of this description, each a short lesson with its fix (settings.py declares
+        what each field takes; the checks below relate the fields to each other)."""
+        names = DESCRIPTION_FIELDS + PREPROCESSING
+        found = [p for name in names for p in value_problems(name, getattr(self, name))]
         if not (is_whole_number(self.extras_size) and self.extras_size >= 0):
             found.append(problem(
                 f"extras_size = {toml_value(self.extras_size)}",
@@ -209,81 +201,15 @@ class GameMetadata:
         return found + _relation_problems(self)
 
 
-def _missing(name: str, example: str, why: str) -> list[str]:
-    return [problem(f"{name} is missing", f"The description must say {why}",
-                    f"add a line such as: {name} = {example}\nA minimal description is:\n{MINIMAL_SECTION}")]
-
-
-def _actions_problems(actions) -> list[str]:
-    if actions is None:
-        return _missing("actions", toml_value(ARROW_KEYS), "which keys the agent may press: the network has "
-                        "one output per action, plus a no-op.")
-    written = f"actions = {toml_value(actions)}"
-    if not isinstance(actions, list) or not actions or not all(isinstance(a, str) and a for a in actions):
-        return [problem(written, "actions must be a non-empty list of key names. Each one becomes an output "
-                        "of the network, the agent's estimate of how good pressing that key is.",
-                        f"actions = {toml_value(ARROW_KEYS)}")]
-    found, odd = [], [a for a in actions if not (a.startswith("KEY_") or len(a) == 1)]
-    if odd:
-        found.append(problem(
-            written, f'{toml_value(odd)} cannot be pressed: a key is either a special key named like '
-            '"KEY_RIGHT" or "KEY_SPACE", or a single character such as "w". The game would never see the '
-            'keystroke, so the agent would waste an output on it.',
-            'actions = ["KEY_LEFT", "KEY_RIGHT", " "]   (arrow keys and the space bar, for example)'))
-    if len(set(actions)) < len(actions):
-        found.append(problem(written, "A key is listed more than once; two outputs for the same key would "
-                             "split what the agent learns about it.",
-                             f"actions = {toml_value(list(dict.fromkeys(actions)))}"))
-    return found
-
-
-def _reward_problems(reward) -> list[str]:
-    if reward is None:
-        return _missing("reward", '"score"', "which number in game.state is the score: its change over a "
-                        "turn is the reward the agent learns to increase.")
-    if not isinstance(reward, str) or not reward:
-        return [problem(f"reward = {toml_value(reward)}", "reward must name a number in game.state. The "
-                        "reward of a turn is how much that number changed, and the agent learns to make it "
-                        "grow.",
-                        'reward = "score"')]
-    return []
-
-
-def _board_problems(m: GameMetadata) -> list[str]:
-    chars, found = m.character_set, []
-    written, fix = f"character_set = {toml_value(chars)}", \
-        'character_set = ["@", "*", "#"]   or delete the line: training then discovers them'
-    bad = [c for c in chars if not (isinstance(c, str) and len(c) == 1)] if isinstance(chars, list) else chars
-    if chars is not None and bad:
-        found.append(problem(written, f"Every entry must be one character (found {toml_value(bad)}): each "
-                             "character of the board gets its own input channel, one 0/1 value per cell.",
-                             fix))
-    elif chars == [] and m.board is not False and m.observation_function is None:
-        found.append(problem(written, "The board is encoded as one channel per listed character, so with "
-                             "none listed every cell would look empty and the agent would see nothing of "
-                             "the board.", fix))
-    elif chars and " " in chars:
-        found.append(problem(written, "A space is how retro-games draws an empty cell; empty cells are "
-                             "already all zeros, so a channel for it would only repeat what the others say.",
-                             f"character_set = {toml_value([c for c in chars if c != ' '])}"))
-    elif chars and len(set(chars)) < len(chars):
-        found.append(problem(written, "A character appears more than once; a character can own only one "
-                                      "channel.",
-                             f"character_set = {toml_value(list(dict.fromkeys(chars)))}"))
-    size = m.board_size
-    if size is not None and not (isinstance(size, (tuple, list)) and len(size) == 2
-                                 and all(is_whole_number(s) and s > 0 for s in size)):
-        found.append(problem(f"board_size = {toml_value(size)}", "board_size is [width, height] in cells, "
-                             "two positive whole numbers. It is read from the game itself, so it should not "
-                             "need editing.",
-                             "board_size = [32, 16]   or delete the line and run 'retro-gamer create' again"))
-    return found
-
-
 def _relation_problems(m: GameMetadata) -> list[str]:
     """The [preprocessing] settings against each other and against the description."""
     found, board = [], m.board is not False
     keys = m.observe_state if isinstance(m.observe_state, list) else []
+    if m.character_set == [] and board and m.observation_function is None:
+        found.append(problem("character_set = []", "The board is encoded as one channel per listed "
+                             "character, so with none listed every cell would look empty and the agent "
+                             "would see nothing of the board.",
+                             f"character_set = {SETTINGS['character_set'].example}"))
     if isinstance(m.reward, str) and m.reward in keys:
         found.append(problem(
             f"observe_state = {toml_value(keys)}", f"'{m.reward}' is the reward key. The running score says "
@@ -318,14 +244,6 @@ def _relation_problems(m: GameMetadata) -> list[str]:
                              "of the board, so it needs board = true and no observation_function.",
                              "egocentric = false"))
     return found
-
-
-def is_function_path(value) -> bool:
-    """True for a "module:function" string such as "my_game:create_game"."""
-    if not isinstance(value, str) or value.count(":") != 1:
-        return False
-    module, function = value.split(":")
-    return all(part.isidentifier() for part in module.split(".")) and function.isidentifier()
 
 
 # -- finding a game's description ------------------------------------------------------

@@ -24,12 +24,9 @@ NO_CODES = np.zeros(0, dtype=np.uint8)  # the board of an observation without on
 
 
 class GameEnvironment:
-    """Plays games made by ``create_game`` for a learner, as ``metadata`` describes.
-
-    observe_state, board and observe_state_sizes, when given, replace those fields of the
-    metadata. The first game fills in the board and extras' sizes, so that ``metadata.obs_size``
-    is final. ``env.game`` is the current episode's game.
-    """
+    """Plays games made by ``create_game`` for a learner, as ``metadata`` describes; observe_state,
+    board and observe_state_sizes, when given, replace those fields of it. The first game measures
+    the board and extras, so that ``metadata.obs_size`` is final. ``env.game``: the current game."""
 
     def __init__(self, create_game, metadata, observe_state=None, board=None, observe_state_sizes=None,
                  unknown_character_strategy="ignore"):
@@ -108,8 +105,7 @@ class GameEnvironment:
         return self.encoder.encode(self.game)
 
     def compact_observation(self) -> tuple[np.ndarray, np.ndarray]:
-        """The current observation as (codes (H*W,) uint8, extras (E,) float32); codes is empty
-        without the built-in board."""
+        """The current (codes (H*W,) uint8, extras (E,) float32); codes is empty without a board."""
         extras = self.encoder.extras(self.game)
         return (self.encoder.codes(self.game) if self.metadata.uses_board else NO_CODES), extras
 
@@ -147,9 +143,8 @@ def play_turn(game, keys, key: str | None, name: str) -> None:
 
 
 def discover_characters(create_game, actions: list[str], turns: int, rng: np.random.Generator) -> list[str]:
-    """The characters seen on the board in ``turns`` turns of random keys (drawn from ``rng``),
-    sorted: the character set of a game whose description has none. A game that ends is
-    replaced by a new one. An agent always hidden under another is never seen, so not counted."""
+    """The characters seen, sorted, in ``turns`` turns of random keys from ``rng`` (a new game when one
+    ends): the character set of a game that gives none. An agent always hidden is never seen."""
     name = describe_factory(create_game)
     keys = list(actions) + [None]
     seen, game = set(), None

@@ -77,8 +77,7 @@ def _locate_module_name(module: str) -> dict:
         source = module_source_file(module)
     finally:
         sys.path = path
-    # The folder it is imported from: above its file, one level per dotted part, and one more
-    # for a package (whose file is its __init__.py).
+    # Where it is imported from: one folder up per dotted part, one more for a package's __init__.py.
     root = source.parents[module.count(".") + (source.name == "__init__.py")]
     if (root == Path(cwd) or Path(cwd) in root.parents) and "site-packages" not in root.parts:
         return {"module": module, "path": str(root)}  # train and play may not have it on sys.path
@@ -135,7 +134,7 @@ def import_game_module(module_name: str):
     try:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as error:
-        if error.name is not None and (module_name == error.name or module_name.startswith(error.name + ".")):
+        if error.name and (module_name + ".").startswith(error.name + "."):  # the game itself is missing
             raise GameError(
                 f"Cannot import the game module {module_name!r}: it is not on the Python path.\n"
                 "Run the command from the folder that contains it, or create the run again giving\n"

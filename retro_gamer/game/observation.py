@@ -1,11 +1,10 @@
 """Observations: how a game turn becomes what the network reads (SPEC §5).
 
-The board is kept as *codes*, one byte per cell, row-major: 0 for an empty cell, k+1 for channel
-k (character k of the character set; the off-board channel of an egocentric crop is last). One
-byte instead of C float32 values lets the replay memory hold 50,000 snake turns in a few tens of
-megabytes. The *extras* follow: the ``observe_state`` values, or an ``observation_function``'s
-output. dqn/network.py's ``one_hot`` makes the float32 observation of both. tests/reference_encoder.py
-is the obvious encoder (draw the board, visit every cell) this one is checked against.
+The board is kept as *codes*, one byte per cell, row-major: 0 for an empty cell, k+1 for channel k
+(character k; an egocentric crop's off-board channel is last). At a byte a cell, the replay memory
+holds 50,000 snake turns in a few tens of megabytes. The *extras* follow: the observe_state values,
+or what the observation_function returns. dqn/network.py's ``one_hot`` makes the float32 observation
+of both; tests/reference_encoder.py, the obvious encoder (draw, visit every cell), checks this one.
 """
 from __future__ import annotations
 
@@ -37,13 +36,10 @@ def top_character(agents: list, position: tuple[int, int]):
 
 
 class ObservationEncoder:
-    """Reads a live game into codes, extras and observations, as ``metadata`` describes.
-
-    Only the occupied cells are visited: a snake board has 512 cells and typically a dozen
-    agents. Characters outside the character set count as empty and are recorded in
-    ``new_characters``. The extras' sizes are measured when first read (into the metadata);
-    a size that changes later stops with a GameError.
-    """
+    """Reads a live game into codes, extras and observations, as ``metadata`` describes. Only the
+    occupied cells are visited (a snake board: 512 cells, typically a dozen agents). Characters
+    outside the character set count as empty and are recorded in ``new_characters``. The extras'
+    sizes are measured when first read; a size that changes later stops with a GameError."""
 
     def __init__(self, metadata):
         self.metadata, self.new_characters = metadata, []
@@ -67,7 +63,7 @@ class ObservationEncoder:
 
     def extend_character_set(self) -> list[str]:
         """Give every recorded new character the next channel; return the characters added. The
-        off-board channel stays last: codes stored earlier must be renumbered (old + len(added))."""
+        off-board channel stays last, so its code grows by len(added): renumber codes stored earlier."""
         known = self.metadata.character_set or []
         added = [c for c in self.new_characters if c not in known]
         self.metadata.character_set, self.new_characters = known + added, []
@@ -117,10 +113,9 @@ class ObservationEncoder:
         player = getattr(game, "agents_by_name", {}).get(name)
         if player is None:
             raise GameError(
-                f"The egocentric view follows the agent named {name!r}, but the game has no agent of\n"
-                f"that name (named agents: {sorted(getattr(game, 'agents_by_name', {}))}). Set\n"
-                "egocentric_player in [preprocessing] of config.toml to the name attribute of the agent\n"
-                'the trainer controls, for example: egocentric_player = "player"')
+                f"The egocentric view follows the agent named {name!r}, but the game has none (named "
+                f"agents: {sorted(getattr(game, 'agents_by_name', {}))}).\nSet egocentric_player in "
+                '[preprocessing] of config.toml to the name of the agent the trainer controls.')
         height, width = board.shape
         framed = np.empty((height + 2 * radius, width + 2 * radius), dtype=np.uint8)
         framed.fill(self.n_channels)  # (np.full is several times slower for small arrays)

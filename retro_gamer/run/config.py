@@ -22,10 +22,11 @@ from pathlib import Path
 import tomli_w
 
 from retro_gamer.errors import ConfigError, problem, problem_report, toml_key, toml_value, unknown_key_problem
-from retro_gamer.game.description import GameMetadata, is_function_path, read_toml
+from retro_gamer.game.description import GameMetadata, read_toml
 from retro_gamer.run.files import atomic_write_text
 from retro_gamer.settings import (HYPERPARAMETERS, LAYER_DEFAULTS, OLD_NAMES, OLD_SECTIONS, SECTIONS,
-                                  SETTINGS, defaults, hyperparameter_problems, normalize, resolve_hyperparams)
+                                  SETTINGS, defaults, hyperparameter_problems, is_function_path, normalize,
+                                  resolve_hyperparams)
 
 CONFIG_NAME = "config.toml"
 GAME_KEYS = ("module", "path", "factory")
