@@ -10,8 +10,6 @@ A file or section with several problems gets one message listing them all, each 
 why it is wrong and the corrected line (``problem`` and ``problem_report``): a learner
 fixes a config in one go instead of one traceback at a time.
 """
-from __future__ import annotations
-
 import difflib
 import json
 import re

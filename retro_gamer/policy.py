@@ -13,8 +13,6 @@ A game may ship its own trained agent: pass an ``importlib.resources`` folder as
 resources API, so it works from a wheel or a zip too. A game may ask several agents for an
 action every turn, so the board is read into buffers made once (one byte per cell).
 """
-from __future__ import annotations
-
 import os
 import tempfile
 from pathlib import Path

@@ -6,8 +6,6 @@ of ``retro-gamer create`` and their help (cli/), GameMetadata's [preprocessing] 
 (game/description.py) and the tables of docs/reference.md all come from this table or
 are tested against it (tests/test_docs.py).
 """
-from __future__ import annotations
-
 import copy
 import math
 from dataclasses import dataclass

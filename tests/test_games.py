@@ -108,7 +108,8 @@ def test_create_game_of_a_module():
 
 
 def test_path_is_put_on_sys_path_and_the_factory_used():
-    factory = load_game_factory({"module": "odd_crates", "path": str(GAMES), "factory": "odd_crates:make_game"})
+    section = {"module": "odd_crates", "path": str(GAMES), "factory": "odd_crates:make_game"}
+    factory = load_game_factory(section)
     assert factory.__name__ == "make_game"
     assert sys.path[0] == str(GAMES)
 
@@ -152,7 +153,8 @@ def test_game_with_a_syntax_error_names_the_line(module_folder):
 
 def test_game_needing_a_missing_package_names_it(module_folder):
     name = module_folder("needy_game", "import pygame_that_is_not_installed\n")
-    with pytest.raises(GameError, match="(?s)imports 'pygame_that_is_not_installed'.*pip install pygame_that_is_not_installed"):
+    lesson = "(?s)imports 'pygame_that_is_not_installed'.*pip install pygame_that_is_not_installed"
+    with pytest.raises(GameError, match=lesson):
         load_game_factory({"module": name})
 
 
@@ -161,6 +163,9 @@ def test_game_raising_on_import_shows_the_original_message(module_folder):
     with pytest.raises(GameError, match="RuntimeError: no level files") as caught:
         load_game_factory({"module": name})
     assert isinstance(caught.value.__cause__, RuntimeError)
+    # The game's own line is shown, and neither retro-gamer's frames nor importlib's.
+    assert 'grumpy_game.py", line 1' in str(caught.value)
+    assert "importlib" not in str(caught.value) and "loading.py" not in str(caught.value)
 
 
 def test_load_function_for_an_observation_function():
@@ -186,6 +191,13 @@ def test_factory_that_returns_something_else():
 
     with pytest.raises(GameError, match="returned int, not a retro-games Game"):
         build_game(not_a_game)
+
+
+def test_factory_whose_board_size_is_not_two_positive_numbers():
+    from retro.game import Game
+
+    with pytest.raises(GameError, match="board_size = \\(32, 0\\), not \\(width, height\\)"):
+        build_game(lambda: Game([], {}, board_size=(32, 0)))
 
 
 # -- the description, completed from one game ------------------------------------------------------------

@@ -60,7 +60,8 @@ def random_boards(create_game, actions, turns, rng):
 
 
 def with_preprocessing(metadata, **changes) -> GameMetadata:
-    return GameMetadata(**{**metadata.__dict__, "observe_state_sizes": dict(metadata.observe_state_sizes), **changes})
+    sizes = dict(metadata.observe_state_sizes)
+    return GameMetadata(**{**metadata.__dict__, "observe_state_sizes": sizes, **changes})
 
 
 # -- the fast encoder against the obvious one ---------------------------------------------------
@@ -88,7 +89,8 @@ def test_fast_encoder_agrees_with_cell_by_cell_on_random_boards(arg, player, vie
 
 def test_layout_of_a_tiny_board_cell_by_cell_and_channel_first():
     # 6x2 board: walker "w" at (0, 0), rock "r" at (3, 1); channels r = 0, w = 1.
-    metadata = GameMetadata(actions=["KEY_RIGHT"], reward="score", character_set=["r", "w"], board_size=(6, 2))
+    metadata = GameMetadata(actions=["KEY_RIGHT"], reward="score", character_set=["r", "w"],
+                            board_size=(6, 2))
     game = odd_faults.make_walk()
     codes = ObservationEncoder(metadata).codes(game)
     assert codes.dtype == np.uint8
@@ -288,7 +290,8 @@ def test_a_size_recorded_in_config_is_checked_from_the_first_turn():
 
 def test_text_in_state_is_explained():
     with pytest.raises(GameError, match="game.state\\['mood'\\] is 'cheerful' \\(str\\)"):
-        ObservationEncoder(walk_metadata(observe_state=["mood"])).extras(odd_faults.make_walk_with_text_state())
+        encoder = ObservationEncoder(walk_metadata(observe_state=["mood"]))
+        encoder.extras(odd_faults.make_walk_with_text_state())
 
 
 def test_no_observe_state_gives_empty_extras():

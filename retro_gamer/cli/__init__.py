@@ -6,8 +6,6 @@ and the trainer when it runs (cli/commands.py). Every problem a user can cause e
 one ``Error: ...`` paragraph and exit status 1 (argparse's usage errors exit with 2),
 never with a traceback. create's options come from the settings table (settings.py).
 """
-from __future__ import annotations
-
 import argparse
 import errno
 import os
@@ -122,16 +120,15 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     run_dir = {"metavar": "RUN_DIR", "help": "the run folder (holds config.toml)"}
+    output = {"metavar": "DIR", "help": "the folder to create for this run, e.g. runs/snake/"}
     _add_setting_options(command("create", commands.create, **{
         "--game": {"required": True, "metavar": "GAME", "help": GAME_HELP},
-        "--output": {"required": True, "metavar": "DIR", "help": "the folder to create for this run, e.g. "
-                                                                 "runs/snake/"}}))
-    _add_setting_options(command("init", commands.create, **{
-        "game": {"metavar": "GAME", "help": GAME_HELP},
-        "output": {"metavar": "OUTPUT", "help": "the folder to create for this run"}}))
+        "--output": {"required": True, **output}}))
+    _add_setting_options(command("init", commands.create, game={"metavar": "GAME", "help": GAME_HELP},
+                                 output={**output, "metavar": "OUTPUT"}))
     command("train", commands.train, run_dir=run_dir, **{"--resume": {
-        "metavar": "CHECKPOINT", "help": "resume from this checkpoint (ep_0300, ep_0300.npz, final) instead "
-                                         "of the latest"}})
+        "metavar": "CHECKPOINT",
+        "help": "resume from this checkpoint (ep_0300, ep_0300.npz, final) instead of the latest"}})
     command("play", commands.play, run_dir=run_dir, **{
         "--checkpoint": {"metavar": "NAME", "help": "which checkpoint plays: ep_0100, final, or a file in "
                                                     "RUN_DIR/checkpoints/ (default: the latest)"},
@@ -146,9 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint": {"action": "extend", "nargs": "+", "metavar": "NAME",
                          "help": "checkpoints to compare side by side: --checkpoint ep_0100 final, or "
                                  "repeat the option (default: the latest)"},
-        "--episodes": {"type": _above_zero(int), "default": 100, "metavar": "N", "help": "games per "
-                                                                                         "checkpoint "
-                                                                                         "(default: 100)"},
+        "--episodes": {"type": _above_zero(int), "default": 100, "metavar": "N",
+                       "help": "games per checkpoint (default: 100)"},
         "--seed": {"type": int, "default": 0, "metavar": "N",
                    "help": "random seed of the games (default: 0)"}})
     return parser

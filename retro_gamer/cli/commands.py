@@ -2,8 +2,6 @@
 line the summary in ``retro-gamer --help``, the rest what ``retro-gamer COMMAND --help`` says.
 Each imports what it needs when it runs, so that the command line starts at once.
 """
-from __future__ import annotations
-
 import argparse
 import os
 import shlex

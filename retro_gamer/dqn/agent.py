@@ -15,8 +15,6 @@ The engine supplies the parts: ``retro_gamer.dqn`` (this folder, plain NumPy) or
 ``retro_gamer.fast`` (the same parts, faster), each a module with build_network, Adam and
 clip_grad_norm. This file is the only copy of the algorithm: both engines run it.
 """
-from __future__ import annotations
-
 import time
 
 import numpy as np

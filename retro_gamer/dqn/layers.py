@@ -10,8 +10,6 @@ Layouts follow PyTorch, so a published checkpoint's weights fit as they are: a L
 weight is (out, in) and computes x @ weight.T + bias; a 3x3 convolution's weight is
 (F, C, 3, 3) for F filters over C input channels.
 """
-from __future__ import annotations
-
 import numpy as np
 
 

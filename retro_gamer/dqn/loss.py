@@ -5,8 +5,6 @@ large ones. Early in training, and whenever a surprising reward arrives, TD erro
 large; with a squared error one such sample would dominate the batch's gradient. Huber
 caps each sample's gradient at 1 in size, so learning stays steady.
 """
-from __future__ import annotations
-
 import numpy as np
 
 

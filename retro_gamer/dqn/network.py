@@ -1,8 +1,5 @@
-"""The Q-network: from an observation s, one number Q(s, a) per action a.
-
-DQN learns Q(s, a), the total discounted reward the agent can expect after pressing a
-in state s; acting well is then pressing the action with the highest Q-value. The
-network has one of two shapes, the published package's (SPEC §6):
+"""The Q-network: from an observation s, one number Q(s, a) per action a, the total discounted
+reward the agent can expect after pressing a in state s. It has one of two shapes (SPEC §6):
 
 - MLP (spatial = false): observation -> [Linear, ReLU] per hidden size -> Linear -> Q-values.
 - CNN (spatial = true): board (C, H, W) -> conv 3x3 C->32, ReLU -> conv 3x3 32->64, ReLU
@@ -13,8 +10,6 @@ Parameter names and layouts are those of the published package's PyTorch state_d
 numbers its modules and the ReLUs take the odd numbers. ``params`` is a plain dict
 name -> array, and ``backward`` returns a dict of gradients with the same keys.
 """
-from __future__ import annotations
-
 import numpy as np
 
 from retro_gamer.dqn.layers import (conv3x3_backward, conv3x3_forward, linear_backward, linear_forward,
@@ -42,10 +37,7 @@ def one_hot(codes: np.ndarray, extras: np.ndarray, n_channels: int, spatial: boo
 
 
 class QNetwork:
-    """What the MLP and the CNN share: parameters, the MLP head, loading weights.
-
-    params: dict name -> array, in the order of PyTorch's state_dict.
-    """
+    """What the MLP and the CNN share: params (name -> array, in state_dict order), the head."""
 
     spatial = False
 
@@ -176,20 +168,16 @@ class CNN(QNetwork):
         return {name: grads[name] for name in self.params}
 
 
-def hidden_sizes_of(hyperparams: dict) -> list[int]:
-    """hidden_sizes, or the reference page's n_layers x layer_size (default two layers of 128)."""
-    return list(hyperparams.get("hidden_sizes")
-                or [hyperparams.get("layer_size", 128)] * hyperparams.get("n_layers", 2))
-
-
 def build_network(metadata, hyperparams: dict, rng=None, dtype=np.float32):
     """The Q-network a game's description calls for, and the text explaining it.
 
     metadata: a GameMetadata (spatial, board_shape, extras_size, obs_size, n_actions, ...);
-    hyperparams: hidden_sizes; rng: where the initial weights come from; dtype: float32 to
-    train, float64 for gradient checks. Returns (network, the [INIT] text of training.log).
+    hyperparams: hidden_sizes (or the published n_layers x layer_size); rng: where the initial
+    weights come from; dtype: float32 to train, float64 for gradient checks.
+    Returns (network, the [INIT] text of training.log).
     """
-    sizes = hidden_sizes_of(hyperparams)
+    sizes = list(hyperparams.get("hidden_sizes")
+                 or [hyperparams.get("layer_size", 128)] * hyperparams.get("n_layers", 2))
     if not metadata.spatial:
         net = MLP(metadata.obs_size, metadata.board_shape, sizes, metadata.n_actions, rng, dtype)
     elif metadata.board_shape is None:

@@ -3,8 +3,6 @@
 Both work in place on dicts name -> array (the network's params, and the gradients its
 backward returns).
 """
-from __future__ import annotations
-
 import math
 
 import numpy as np

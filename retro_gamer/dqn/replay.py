@@ -15,8 +15,6 @@ A state is a pair (codes, extras): the board as one byte per cell (network.one_h
 explains the codes) and the float32 extras. It is expanded to the network's float32
 one-hot only for the sampled batch, so a snake board costs 512 bytes instead of 12 KB.
 """
-from __future__ import annotations
-
 from typing import NamedTuple
 
 import numpy as np
@@ -40,11 +38,7 @@ class ReplayBatch(NamedTuple):
 
 
 class ReplayMemory:
-    """The last ``capacity`` transitions in a ring buffer, sampled uniformly with replacement.
-
-    Every array is allocated up front: a memory too large for the machine fails at once,
-    not hours into training.
-    """
+    """The last ``capacity`` transitions in a ring buffer, sampled uniformly with replacement."""
 
     ARRAYS = ("state_codes", "state_extras", "actions", "rewards", "next_codes", "next_extras", "dones")
 
@@ -68,11 +62,8 @@ class ReplayMemory:
         return sum(getattr(self, name).nbytes for name in self.ARRAYS)
 
     def add(self, state, action: int, reward: float, next_state, done: bool) -> None:
-        """Store one turn; state and next_state are (codes (cells,), extras (E,)) pairs.
-
-        done means the game ended: there is no next state to value. An episode cut by the
-        turn limit is not done, since the game would have gone on.
-        """
+        """Store one turn; state and next_state are (codes (cells,), extras (E,)) pairs. done: the
+        game ended, no future to value (an episode cut by the turn limit is not done)."""
         slot = self.position
         self.state_codes[slot], self.state_extras[slot] = state
         self.actions[slot], self.rewards[slot], self.dones[slot] = action, reward, done
@@ -117,11 +108,10 @@ class SumTree:
     """Priorities of ``capacity`` slots in a binary tree whose every node holds the sum of
     its two children.
 
-    Node 1 is the root, node n has children 2n and 2n + 1, and the leaves n_leaves ...
-    2 * n_leaves - 1 are the slots (capacity rounded up to a power of two; spare leaves stay
-    0). Finding the slot where a running total of priorities passes a target walks one path
-    down from the root: log2(capacity) steps instead of a pass over every priority. Each
-    node also keeps the largest priority below it, so the largest of all is at the root.
+    Node 1 is the root, node n has children 2n and 2n + 1, the leaves n_leaves ... 2 n_leaves - 1
+    are the slots (spare leaves stay 0). Finding where a running total of priorities passes a
+    target walks one path from the root: log2(capacity) steps, not a pass over every priority.
+    Each node also keeps the largest priority below it: the largest of all is at the root.
     """
 
     def __init__(self, capacity: int):

@@ -10,8 +10,6 @@ a second one, so that Adam and clipping treat the network as one array (optim.py
 tests/test_engines.py gives both engines the same weights and batches and compares
 Q-values and every gradient.
 """
-from __future__ import annotations
-
 import numpy as np
 
 from retro_gamer.dqn import network as plain

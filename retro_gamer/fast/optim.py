@@ -9,8 +9,6 @@ exactly as in dqn/optim.py, but in 3 passes instead of 12, because the decay of 
 is kept in two numbers instead of being applied to every value (see Adam).
 tests/test_engines.py compares the weights after several steps with the plain Adam.
 """
-from __future__ import annotations
-
 import math
 
 import numpy as np

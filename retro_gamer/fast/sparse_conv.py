@@ -24,8 +24,6 @@ comes back channel-first, (B, F2, H, W), as the head of the network reads it.
 Patches of 3 x 3 neighbours are gathered as rows of (i, j, channel) values from
 channel-last arrays with a border of zeros; the weights are rearranged to match.
 """
-from __future__ import annotations
-
 from typing import NamedTuple
 
 import numpy as np

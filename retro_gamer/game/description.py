@@ -9,8 +9,6 @@ egocentric crop, extra state values; retro_gamer/settings.py declares those). On
 GameMetadata holds both, because together they fix the shape of the network's input and
 output. Every check collects all problems before raising, each with its fix.
 """
-from __future__ import annotations
-
 import copy
 import importlib.util
 import tomllib
@@ -104,7 +102,7 @@ class GameMetadata:
     # -- reading and writing ----------------------------------------------------------
 
     @classmethod
-    def from_dict(cls, d: dict, where: str = "the game description") -> GameMetadata:
+    def from_dict(cls, d: dict, where: str = "the game description") -> "GameMetadata":
         """Metadata from a [tool.retro-gamer] or [metadata] table (preprocessing keys are
         accepted too), checked: one ConfigError names ``where`` and lists every problem."""
         metadata, found = cls.parse(d, where)
@@ -114,7 +112,7 @@ class GameMetadata:
         return metadata
 
     @classmethod
-    def parse(cls, d: dict, where: str = "the game description") -> tuple[GameMetadata, list[str]]:
+    def parse(cls, d: dict, where: str = "the game description") -> tuple["GameMetadata", list[str]]:
         """(metadata, problems with the keys of ``d``), the values not checked yet."""
         known = DESCRIPTION_FIELDS + PREPROCESSING + MEASURED_FIELDS
         found = [unknown_key_problem(key, value, known, where) for key, value in d.items()
@@ -138,7 +136,7 @@ class GameMetadata:
                 for key, value in settings.items() if key not in PREPROCESSING]
 
     @classmethod
-    def from_pyproject(cls, module_name: str) -> GameMetadata:
+    def from_pyproject(cls, module_name: str) -> "GameMetadata":
         """The description of the game in module ``module_name``: [tool.retro-gamer] of the first
         pyproject.toml walking up from its source file (stopping at site-packages, so that an
         installed game never picks up an unrelated project's file), or a built-in one."""

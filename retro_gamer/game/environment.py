@@ -7,8 +7,6 @@ The reward of a turn is how much ``game.state[metadata.reward]`` changed during 
 stores boards as one-byte codes (observation.py), so it calls the pieces reset() and step() are
 made of: ``new_episode()`` and ``advance(key)`` play, ``compact_observation()`` encodes.
 """
-from __future__ import annotations
-
 import numbers
 
 import numpy as np

@@ -2,8 +2,6 @@
 from that section to the function that creates a game, and from there to a started game. Every
 failure is a GameError that names the module and says what to do.
 """
-from __future__ import annotations
-
 import importlib
 import os
 import sys

@@ -6,8 +6,6 @@ holds 50,000 snake turns in a few tens of megabytes. The *extras* follow: the ob
 or what the observation_function returns. dqn/network.py's ``one_hot`` makes the float32 observation
 of both; tests/reference_encoder.py, the obvious encoder (draw, visit every cell), checks this one.
 """
-from __future__ import annotations
-
 import numbers
 import reprlib
 

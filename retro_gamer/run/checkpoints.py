@@ -17,8 +17,6 @@ before the checkpoint it belongs to and the previous one removed after, so the l
 checkpoint finds its own memory even after a SIGKILL between the writes. Both engines write
 and read the same files.
 """
-from __future__ import annotations
-
 import io
 import json
 import re

@@ -12,8 +12,6 @@ The published package's spellings are read too ([hyperparameters], n_layers and
 layer_size, lr_decay). Reading checks everything and raises one ConfigError listing every
 problem with its fix.
 """
-from __future__ import annotations
-
 import difflib
 import importlib
 from dataclasses import dataclass, field

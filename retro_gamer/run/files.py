@@ -5,8 +5,6 @@ memory) is written to a temporary file in the same folder, flushed to disk, then
 over the target. A rename within one folder is atomic, so Ctrl-C, a kill or a full disk at
 any moment leaves the previous version intact.
 """
-from __future__ import annotations
-
 import contextlib
 import errno
 import os

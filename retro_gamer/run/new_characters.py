@@ -4,8 +4,6 @@ The input layer grows by one channel per new character, with zero weights (and z
 moments), so the grown network computes exactly what it computed before, and learns what
 the new character means from then on. The trainer adopts new characters between episodes.
 """
-from __future__ import annotations
-
 import numpy as np
 
 from retro_gamer.game.description import GameMetadata

@@ -13,8 +13,6 @@ half a line. Reading is forgiving: a line or row that cannot be read (a hand edi
 cut short) is skipped, and an episode recorded twice (training resumed from an earlier
 checkpoint) keeps its later record.
 """
-from __future__ import annotations
-
 import csv
 import io
 import math

@@ -13,8 +13,6 @@ episodes are saved before the process ends. A checkpoint, or the bookkeeping of 
 episode, runs under ``deferred_stop``: a stop signal then takes effect when it is over, so the
 files always agree with each other.
 """
-from __future__ import annotations
-
 import contextlib
 import os
 import signal

@@ -4,8 +4,6 @@ This is the bookkeeping around it: the agent built from the run's settings and e
 checkpoint every 100 episodes, training.log and episodes.csv, exact resume, new characters
 (the "extend" strategy), and never losing finished work to Ctrl-C, a crashing game or a full disk.
 """
-from __future__ import annotations
-
 import contextlib
 import json
 import random
@@ -110,7 +108,7 @@ class DQNTrainer:
                 atomic_write_text(log, "\n".join(lines) + "\n")
 
     @classmethod
-    def from_run_dir(cls, run_dir) -> DQNTrainer:
+    def from_run_dir(cls, run_dir) -> "DQNTrainer":
         """A trainer for the run that ``run_dir``/config.toml describes."""
         from retro_gamer.game.loading import load_game_factory
 
@@ -141,7 +139,9 @@ class DQNTrainer:
         """
         if self.complete:
             return
-        with run_lock(self.run_dir, "training"), stop_signals():
+        # An engine may set how NumPy runs while it trains (fast/blas.py); the plain one leaves it be.
+        threads = getattr(self.agent.engine, "training_threads", lambda metadata: contextlib.nullcontext())
+        with run_lock(self.run_dir, "training"), stop_signals(), threads(self.metadata):
             self._session(on_checkpoint, on_episode)
 
     def _session(self, on_checkpoint, on_episode) -> None:

@@ -62,7 +62,7 @@ def switch_off(trick: str) -> None:
     elif trick == "flat Adam":
         fast.Adam, fast.clip_grad_norm = dqn.Adam, dqn.clip_grad_norm
     elif trick == "one BLAS thread":
-        fast.BLAS_THREADS = None
+        fast.blas.THREADS = None
     else:
         raise ValueError(trick)
 
