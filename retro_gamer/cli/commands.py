@@ -60,26 +60,20 @@ example:
     config = new_config(section, metadata, given)
     replacing = (output / "config.toml").exists()
     write_config(output, config)
-    width, height = metadata.board_size
-    rows = [("game", args.game), ("board size", f"{width} x {height}"),
-            ("actions", ", ".join(metadata.actions) + " (and a no-op)"),
-            ("reward", f"the change of state['{metadata.reward}'] each turn"),
-            ("characters", " ".join(metadata.character_set) if metadata.character_set
-             else "not listed: found by random play when training starts")]
-    rows += [("observe state", ", ".join(metadata.observe_state))] * bool(metadata.observe_state)
-    if metadata.observation_function:
-        rows.append(("observation", f"{metadata.observation_function} (your function)"))
-    if metadata.egocentric:
-        rows.append(("view", f"the {2 * metadata.egocentric_radius + 1} x "
-                             f"{2 * metadata.egocentric_radius + 1} window around "
-                             f"{metadata.egocentric_player!r}"))
-    rows += [("network", f"{'CNN (spatial = true)' if metadata.spatial else 'MLP (spatial = false)'}, hidden "
-                         f"layers {config['model']['hidden_sizes']}"),
-             ("episodes", str(config["training"]["training_episodes"])),
-             ("engine", config["training"]["engine"])]
+    m, training = metadata, config["training"]
+    rows = {"game": args.game, "board size": "{} x {}".format(*m.board_size),
+            "actions": ", ".join(m.actions) + " (and a no-op)",
+            "reward": f"the change of state['{m.reward}'] each turn",
+            "characters": " ".join(m.character_set or []) or "found by random play when training starts",
+            "observe state": ", ".join(m.observe_state), "observation": m.observation_function,
+            "view": m.egocentric and f"radius {m.egocentric_radius} around {m.egocentric_player!r}",
+            "network": f"{'CNN' if m.spatial else 'MLP'} (spatial = {str(m.spatial).lower()}), hidden layers "
+                       f"{config['model']['hidden_sizes']}",
+            "episodes": training["training_episodes"], "engine": training["engine"]}
     print(f"Created a training run in {output}")
-    for label, value in rows:
-        print(f"  {label:<14}{value}")
+    for label, value in rows.items():
+        if value:
+            print(f"  {label:<14}{value}")
     print(f"\nEvery setting is in {output / 'config.toml'}; edit it to change them. Next:")
     print(f"  {command_line('train', args.output)}")
     if replacing:
@@ -89,10 +83,9 @@ example:
 
 def train(args: argparse.Namespace) -> int:
     """train the agent (resumes from the latest checkpoint)
-Train the agent of a run made by 'retro-gamer create'. A checkpoint is saved every
-100 episodes and at the end. Ctrl-C stops training without losing the finished
-episodes; the same command resumes from the latest checkpoint. To train for
-longer, raise training_episodes in config.toml and train again.
+Train the agent of a run made by 'retro-gamer create'; a checkpoint is saved every 100
+episodes and at the end. Ctrl-C stops training without losing the finished episodes, and
+the same command resumes. To train longer, raise training_episodes in config.toml.
 
 example:
   retro-gamer train runs/snake/
@@ -183,11 +176,9 @@ the last 5 checkpoint lines of training.log and the list of checkpoints.
 
 def clean(args: argparse.Namespace) -> int:
     """delete checkpoints and logs to start training afresh
-Delete a run's checkpoints (with the saved replay memory), training.log and
-episodes.csv, so the next 'retro-gamer train' starts from scratch. config.toml
-is kept. Use it after a change to config.toml that the old checkpoints cannot
-follow (actions, characters, network shape, ...). It lists what it will delete
-and asks first.
+Delete a run's checkpoints (and saved replay memory), training.log and episodes.csv,
+so that the next 'retro-gamer train' starts from scratch; config.toml is kept. Use it after
+a change to config.toml the old checkpoints cannot follow. It lists the files and asks first.
 """
     run_dir = run_directory(args.run_dir)
     from retro_gamer.run.session import run_lock
