@@ -111,8 +111,8 @@ def test_charts_follow_the_terminal_width():
     shown = TrainingDisplay(1000, 301, HISTORY, stream=io.StringIO(), terminal=FakeTerminal())
     wide = shown.chart_lines(120)
     narrow = shown.chart_lines(79)
-    assert len(wide) == 5 and all(t in wide[0] for t in ("avg reward", "avg steps", "avg loss", "epsilon"))
-    assert len(narrow) == 11 and "avg loss" not in narrow[0] and "avg loss" in narrow[6]
+    assert len(wide) == 6 and all(t in wide[0] for t in ("avg reward", "avg steps", "avg loss", "epsilon"))
+    assert len(narrow) == 13 and "avg loss" not in narrow[0] and "avg loss" in narrow[7]
     assert max(len(line) for line in wide) <= 120 and max(len(line) for line in narrow) <= 79
 
 

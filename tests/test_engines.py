@@ -25,6 +25,7 @@ from gradcheck import assert_network_gradients, relative_error
 from retro_gamer.dqn.agent import DQNAgent
 from retro_gamer.dqn.loss import huber_loss
 from retro_gamer.dqn.network import one_hot
+from retro_gamer.fast import optim as fast_optim
 from retro_gamer.fast import sparse_conv
 from retro_gamer.fast.network import FlatArrays
 from retro_gamer.game.description import GameMetadata
@@ -41,9 +42,9 @@ def game(spatial=False, board=True, width=9, height=6, extras=2, radius=None) ->
     """A snake-like game with characters @ * > and `extras` observe_state values; radius: an
     egocentric window of (2 radius + 1) cells a side, with the off-board channel last."""
     window = dict(egocentric=True, egocentric_player="Snake head", egocentric_radius=radius) if radius else {}
-    return GameMetadata(actions=ACTIONS, reward="reward", character_set=["@", "*", ">"], board_size=(width, height),
-                        spatial=spatial, board=board, observe_state=["apple_dx", "apple_dy"][:extras],
-                        extras_size=extras, **window)
+    return GameMetadata(actions=ACTIONS, reward="reward", character_set=["@", "*", ">"],
+                        board_size=(width, height), spatial=spatial, board=board,
+                        observe_state=["apple_dx", "apple_dy"][:extras], extras_size=extras, **window)
 
 
 def egocentric_windows(meta: GameMetadata, batch: int, rng, world=(12, 8)) -> np.ndarray:
@@ -52,14 +53,16 @@ def egocentric_windows(meta: GameMetadata, batch: int, rng, world=(12, 8)) -> np
     channels, side, _ = meta.board_shape
     radius, (world_width, world_height) = side // 2, world
     codes = np.empty((batch, side, side), np.uint8)
-    for window in codes:
+    for k, window in enumerate(codes):
         scene = np.zeros((world_height, world_width), np.uint8)
         scene.flat[rng.choice(scene.size, 3, replace=False)] = rng.integers(2, channels, 3)
-        px, py = rng.integers(world_width), rng.integers(world_height)
+        # The first player stands in a corner, so that every batch shows the board's edge.
+        px, py = (0, 0) if k == 0 else (rng.integers(world_width), rng.integers(world_height))
         scene[py, px] = 1
         for dy, dx in np.ndindex(side, side):
             y, x = py + dy - radius, px + dx - radius
             window[dy, dx] = scene[y, x] if 0 <= y < world_height and 0 <= x < world_width else channels
+    assert (codes[:, radius, radius] == 1).all() and (codes == channels).any()
     return codes.reshape(batch, -1)
 
 
@@ -125,11 +128,14 @@ CASES = {
 EMPTY_CNN_BACKWARD_BUG = pytest.mark.xfail(
     raises=ValueError, strict=True,
     reason="BUG in fast/sparse_conv.py sparse_conv_backward: a batch without any occupied cell takes the "
-           "sparse path, whose backward fails on neighbours.reshape(0, -1) ('cannot reshape array of size 0')")
+           "sparse path, whose backward fails on neighbours.reshape(0, -1) "
+           "('cannot reshape array of size 0')")
 
 
 def cases(with_backward: bool = False):
-    return [pytest.param(name, id=name, marks=EMPTY_CNN_BACKWARD_BUG if with_backward and name == "cnn-empty" else ())
+    """The names of CASES; with_backward: the empty CNN boards marked with the bug they meet."""
+    return [pytest.param(name, id=name,
+                         marks=EMPTY_CNN_BACKWARD_BUG if with_backward and name == "cnn-empty" else ())
             for name in CASES]
 
 
@@ -173,8 +179,8 @@ def check_cnn_path(case: Case, fast_net, codes) -> None:
     """The boards take the convolutions the case is about (sparse ones, or the dense fallback)."""
     if case.meta.spatial and case.cnn_path is not None:
         p = fast_net.params
-        cache = sparse_conv.sparse_conv_forward(codes, case.meta.board_shape, p["conv.0.weight"], p["conv.0.bias"],
-                                                p["conv.2.weight"], p["conv.2.bias"])
+        cache = sparse_conv.sparse_conv_forward(codes, case.meta.board_shape, p["conv.0.weight"],
+                                                p["conv.0.bias"], p["conv.2.weight"], p["conv.2.bias"])
         assert (cache is not None) == (case.cnn_path == "sparse")
 
 
@@ -203,16 +209,16 @@ def test_fast_params_are_views_into_one_flat_vector(spatial):
     # writes the flat vector. Linear weights show PyTorch's (out, in) over (in, out) storage.
     _, fast_net = twins(game(spatial=spatial))
     for arrays in (fast_net.params, fast_net.grads):
-        assert isinstance(arrays, FlatArrays)
+        assert isinstance(arrays, FlatArrays) and sum(a.size for a in arrays.values()) == arrays.flat.size
         assert all(np.shares_memory(a, arrays.flat) for a in arrays.values())
+    names = list(fast_net.params)
     first = "mlp.0.weight" if spatial else "net.0.weight"
-    assert fast_net.params[first].T.flags.c_contiguous                   # an input's weights: one row
-    fast_net.params[first][...] = 0.0
-    fast_net.params[first][3, 5] = 1.0
-    assert fast_net.params.flat.sum() == pytest.approx(sum(float(p.sum()) for p in fast_net.params.values()))
-    codes, extras = boards(game(spatial=spatial), "sparse", 3, np.random.default_rng(0))
-    x = dense(game(spatial=spatial), codes, extras)
-    assert np.isfinite(fast_net.forward(x)).all()
+    weight = fast_net.params[first]
+    assert weight.T.flags.c_contiguous                      # stored (in, out): an input's weights are one row
+    before = fast_net.params.flat.copy()
+    weight[3, 5] = 7.0                                      # output 3, input 5
+    offset = sum(fast_net.params[name].size for name in names[:names.index(first)])
+    np.testing.assert_array_equal(np.flatnonzero(fast_net.params.flat != before), [offset + 5 * 16 + 3])
 
 
 @pytest.mark.parametrize("batch", [1, 64])
@@ -273,7 +279,8 @@ def test_first_layer_gradient_rows_named_in_sparse_rows_are_the_only_nonzero_one
         stop, width, rows = grads.sparse_rows
         channels = meta.board_shape[0]
         assert (stop, width) == (codes.shape[1] * channels * 16, 16)
-        held_a_one = np.unique([cell * channels + code - 1 for board in codes for cell, code in enumerate(board) if code])
+        held_a_one = np.unique([cell * channels + code - 1
+                                for board in codes for cell, code in enumerate(board) if code])
         np.testing.assert_array_equal(rows, held_a_one)
         first_layer = grads.flat[:stop].reshape(-1, width)
         assert not np.delete(first_layer, rows, axis=0).any()
@@ -348,7 +355,8 @@ def test_weights_and_moments_after_clipped_adam_steps_match(name, batch, setup):
         fast_grads = gradients_of_a_huber_step(fast_net, batch_of_step)
         assert_same(plain_grads, fast_grads)
         max_norm = plain.clip_grad_norm(plain_grads, np.inf) / 2 if clipped else 1e6
-        plain_norm, fast_norm = plain.clip_grad_norm(plain_grads, max_norm), fast.clip_grad_norm(fast_grads, max_norm)
+        plain_norm = plain.clip_grad_norm(plain_grads, max_norm)
+        fast_norm = fast.clip_grad_norm(fast_grads, max_norm)
         assert fast_norm == pytest.approx(plain_norm, rel=TOLERANCE), step
         assert_same(plain_grads, fast_grads)
         if fast_grads.sparse_rows is not None:           # what fast Adam skips is zero in plain's too
@@ -385,21 +393,30 @@ def plain_copy(grads: FlatArrays) -> dict:
     return {name: g.copy() for name, g in grads.items()}
 
 
+@pytest.fixture(params=["one block", "blocks of 1000"])
+def blocks(request, monkeypatch):
+    """Fast Adam and clipping work through the flat vector a block at a time; with blocks of
+    1000 values, these small networks are cut into many, and the MLP's rows too."""
+    if request.param == "blocks of 1000":
+        monkeypatch.setattr(fast_optim, "BLOCK", 1000)
+
+
 @pytest.mark.parametrize("spatial", [False, True])
-def test_fast_clipping_matches_plain_and_skips_only_zero_rows(spatial):
+def test_fast_clipping_matches_plain_and_skips_only_zero_rows(spatial, blocks):
     meta = game(spatial=spatial)
     for grads in fast_gradient_sequence(meta, 3, np.random.default_rng(1)):
         assert (grads.sparse_rows is None) == spatial
         expected = plain_copy(grads)
         for max_norm in (1e6, 1e-2):                     # left alone, then clipped
-            plain_norm, fast_norm = plain.clip_grad_norm(expected, max_norm), fast.clip_grad_norm(grads, max_norm)
+            plain_norm = plain.clip_grad_norm(expected, max_norm)
+            fast_norm = fast.clip_grad_norm(grads, max_norm)
             assert fast_norm == pytest.approx(plain_norm, rel=1e-6)
             assert_same(expected, grads, tolerance=1e-6)
         assert plain_norm > 1e-2
 
 
 @pytest.mark.parametrize("spatial", [False, True])
-def test_fast_adam_matches_plain_over_150_steps_with_a_decaying_learning_rate(spatial):
+def test_fast_adam_matches_plain_over_150_steps_with_a_decaying_learning_rate(spatial, blocks):
     # 150 steps: the fast Adam folds its decay scales into the moments twice (about every 66
     # steps), and first-layer rows go without a gradient for stretches, moving by momentum alone.
     meta = game(**SMALL) if spatial else game()
@@ -421,15 +438,32 @@ def test_fast_adam_matches_plain_over_150_steps_with_a_decaying_learning_rate(sp
         assert len(idle) > 10 and np.mean(first_layer[:, idle] != before[:, idle]) > 0.5
     assert_same(plain_net.params, fast_net.params)
     plain_state, fast_state = plain_adam.state_dict(), fast_adam.state_dict()
-    assert fast_state["lr"] == pytest.approx(plain_state["lr"]) and fast_state["steps"] == plain_state["steps"]
+    assert fast_state["lr"] == pytest.approx(plain_state["lr"]) and fast_state["steps"] == 150
     assert_same(plain_state["m"], fast_state["m"])
     assert_same(plain_state["v"], fast_state["v"])
+
+
+def test_fast_adam_stays_with_plain_over_a_thousand_steps():
+    # Without folding its scales back into the moments, the stored m / beta1**t would pass
+    # float32's largest number after about 840 steps.
+    meta = game(board=False)
+    plain_net, fast_net = twins(meta, seed=3)
+    plain_adam, fast_adam = plain.Adam(plain_net.params, lr=1e-3), fast.Adam(fast_net.params, lr=1e-3)
+    rng = np.random.default_rng(4)
+    grads = FlatArrays({name: p.shape for name, p in fast_net.params.items()}, np.float32)
+    for _ in range(1000):
+        grads.flat[...] = rng.standard_normal(grads.flat.size)
+        plain_adam.step(plain_copy(grads))
+        fast_adam.step(grads)
+    assert np.isfinite(fast_net.params.flat).all()
+    assert_same(plain_net.params, fast_net.params)
+    assert_same(plain_adam.state_dict()["m"], fast_adam.state_dict()["m"])
 
 
 @pytest.mark.parametrize("steps_before", [3, 70])         # 70: after the decay scales were folded
 def test_fast_adam_resumes_exactly_from_its_own_state(steps_before):
     meta = game()
-    sequence = fast_gradient_sequence(meta, steps_before + 80, np.random.default_rng(3))   # 80: through a fold
+    sequence = fast_gradient_sequence(meta, steps_before + 80, np.random.default_rng(3))  # 80: through a fold
     (_, saved_net), (_, untouched_net), (_, resumed_net) = twins(meta, 4), twins(meta, 4), twins(meta, 4)
     saved, untouched = fast.Adam(saved_net.params, lr=1e-2), fast.Adam(untouched_net.params, lr=1e-2)
     for grads in sequence[:steps_before]:
@@ -465,7 +499,7 @@ def test_adam_state_saved_by_one_engine_continues_in_the_other(spatial):
     fast_net_2, plain_net_2 = twins(meta, seed=9)[1], twins(meta, seed=9)[0]
     fast_net_2.load_params(plain_net.params)
     plain_net_2.load_params(fast_net.params)
-    plain_to_fast, fast_to_plain = fast.Adam(fast_net_2.params, lr=1.0), plain.Adam(plain_net_2.params, lr=1.0)
+    plain_to_fast, fast_to_plain = fast.Adam(fast_net_2.params, lr=1.0), plain.Adam(plain_net_2.params, lr=1)
     plain_to_fast.load_state_dict(plain_adam.state_dict())
     fast_to_plain.load_state_dict(fast_adam.state_dict())
     for grads in sequence[20:]:
@@ -527,15 +561,16 @@ def test_fast_cnn_sparse_gradients_match_central_differences(monkeypatch):
     meta = game(spatial=True, width=6, height=4)
     codes, extras = boards(meta, "sparse", 3, np.random.default_rng(9))
     net = fast_gradient_check(meta, codes, extras)
-    assert net.params["conv.0.bias"].min() < 0 < net.params["conv.0.bias"].max()   # background units on and off
+    assert net.params["conv.0.bias"].min() < 0 < net.params["conv.0.bias"].max()  # background units on, off
     check_cnn_path(Case(meta, "sparse", "sparse"), net, codes)
 
 
 # ---------------------------------------------------------------- one algorithm, two engines
 
 def agent_hp(prioritized: bool, double_dqn: bool) -> dict:
-    return {**defaults(), "hidden_sizes": [16, 8], "batch_size": 16, "memory_capacity": 64, "target_update_freq": 2,
-            "learning_rate": 1e-3, "prioritize_experiences": prioritized, "double_dqn": double_dqn, "epsilon": 0.0}
+    return {**defaults(), "hidden_sizes": [16, 8], "batch_size": 16, "memory_capacity": 64,
+            "target_update_freq": 2, "learning_rate": 1e-3, "prioritize_experiences": prioritized,
+            "double_dqn": double_dqn, "epsilon": 0.0}
 
 
 def engine_in(engine, dtype):
@@ -565,7 +600,8 @@ def test_dqn_agent_learns_the_same_weights_with_either_engine(name, dtype):
     meta, kind, prioritized, double_dqn = AGENT_GAMES[name]
     tolerance = TOLERANCE if dtype == np.float32 else 1e-9
     hp = agent_hp(prioritized, double_dqn)
-    agents = [DQNAgent(meta, hp, np.random.default_rng(11), engine=engine_in(engine, dtype)) for engine in (plain, fast)]
+    agents = [DQNAgent(meta, hp, np.random.default_rng(11), engine=engine_in(engine, dtype))
+              for engine in (plain, fast)]
     assert isinstance(agents[1].optimizer, fast.Adam) and not isinstance(agents[0].optimizer, fast.Adam)
     assert agents[1].online.params[next(iter(agents[1].online.params))].dtype == dtype
     rng = np.random.default_rng(12)

@@ -49,7 +49,8 @@ def test_huber_weights_scale_each_sample():
 
 def random_grads():
     return {"a.weight": rng.standard_normal((6, 4)).astype(np.float32) * 3,
-            "a.bias": rng.standard_normal(6).astype(np.float32), "b.weight": rng.standard_normal((2, 6)).astype(np.float32)}
+            "a.bias": rng.standard_normal(6).astype(np.float32),
+            "b.weight": rng.standard_normal((2, 6)).astype(np.float32)}
 
 
 def global_norm(grads):
@@ -75,6 +76,8 @@ def test_clipping_leaves_small_gradients_alone():
     np.testing.assert_array_equal(grads["w"], [3.0, 4.0])
     assert clip_grad_norm(grads, max_norm=5.0) == pytest.approx(5.0)     # factor 5 / (5 + 1e-6) < 1
     np.testing.assert_allclose(grads["w"], [3.0, 4.0], rtol=1e-6)
+    assert clip_grad_norm(grads, max_norm=4.0) == pytest.approx(5.0)     # a little above: clipped
+    np.testing.assert_allclose(grads["w"], [2.4, 3.2], rtol=1e-6)
 
 
 # ---------------------------------------------------------------- Adam
@@ -120,8 +123,10 @@ def test_a_smaller_learning_rate_shrinks_the_step():
 
 
 def test_adam_state_round_trip_continues_exactly():
-    params = {"w": rng.standard_normal((4, 3)).astype(np.float32), "b": rng.standard_normal(4).astype(np.float32)}
-    gradients = [{n: rng.standard_normal(p.shape).astype(np.float32) for n, p in params.items()} for _ in range(20)]
+    params = {"w": rng.standard_normal((4, 3)).astype(np.float32),
+              "b": rng.standard_normal(4).astype(np.float32)}
+    gradients = [{n: rng.standard_normal(p.shape).astype(np.float32) for n, p in params.items()}
+                 for _ in range(20)]
     adam = Adam(params, lr=0.01)
     for g in gradients[:5]:
         adam.step(g)

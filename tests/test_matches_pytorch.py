@@ -179,6 +179,7 @@ def test_weights_after_adam_steps_match(engine, spatial):
         optimizer.step()
         state = adam.state_dict()
         for name, p in theirs.named_parameters():
+            moments = optimizer.state[p]
             assert relative_error(ours.params[name], p.detach().numpy()) < 1e-5, (step, name)
-            assert relative_error(state["m"][name], optimizer.state[p]["exp_avg"].numpy()) < 1e-5, (step, name)
-            assert relative_error(state["v"][name], optimizer.state[p]["exp_avg_sq"].numpy()) < 1e-5, (step, name)
+            assert relative_error(state["m"][name], moments["exp_avg"].numpy()) < 1e-5, (step, name)
+            assert relative_error(state["v"][name], moments["exp_avg_sq"].numpy()) < 1e-5, (step, name)

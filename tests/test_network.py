@@ -49,7 +49,7 @@ def test_one_hot_layouts_spatial_channel_first_and_flat_cell_major():
     assert flat.shape == spatial.shape == (5, channels * height * width + 2)
     assert flat.dtype == spatial.dtype == np.float32
     np.testing.assert_array_equal(flat[:, :-2], expected.reshape(5, -1))
-    np.testing.assert_array_equal(spatial[:, :-2], expected.transpose(0, 3, 1, 2).reshape(5, -1))   # (C, H, W)
+    np.testing.assert_array_equal(spatial[:, :-2], expected.transpose(0, 3, 1, 2).reshape(5, -1))  # C, H, W
     np.testing.assert_array_equal(flat[:, -2:], extras.astype(np.float32))   # the extras come last
     assert one_hot(codes, extras, channels, True, np.float64).dtype == np.float64
 
@@ -150,8 +150,8 @@ def test_cnn_flattens_channel_major_then_appends_the_extras():
     codes, extras = boards(meta, 3)
     p = net.params
     board = one_hot(codes, extras, 6, True, np.float64)[:, :6 * 15].reshape(3, 6, 3, 5)
-    a2 = relu_forward(conv3x3_forward(relu_forward(conv3x3_forward(board, p["conv.0.weight"], p["conv.0.bias"])),
-                                      p["conv.2.weight"], p["conv.2.bias"]))
+    a1 = relu_forward(conv3x3_forward(board, p["conv.0.weight"], p["conv.0.bias"]))
+    a2 = relu_forward(conv3x3_forward(a1, p["conv.2.weight"], p["conv.2.bias"]))
     for column, expected in [(13 * 15 + 2 * 5 + 4, a2[:, 13, 2, 4]), (64 * 15 + 1, extras[:, 1])]:
         p["mlp.0.weight"][...] = 0.0
         p["mlp.0.weight"][0, column] = 1.0

@@ -119,21 +119,30 @@ def test_labelled_chart_without_data_says_so():
     assert "no data yet" in lines[1]
 
 
-def test_terminal_plot_puts_two_charts_side_by_side_when_wide():
+def test_chart_grid_puts_as_many_charts_side_by_side_as_fit():
     curves = [(f"curve {i}", [1, 2, 3], [1.0, 2.0, 3.0]) for i in range(4)]
-    wide = charts.terminal_plot(curves, width=120, height=3).splitlines()
-    narrow = charts.terminal_plot(curves, width=60, height=3).splitlines()
-    assert "curve 0" in wide[0] and "curve 1" in wide[0]
+    widest = charts.chart_grid(curves, width=200, height=3, min_width=40)
+    wide = charts.chart_grid(curves, width=120, height=3, min_width=40)
+    narrow = charts.chart_grid(curves, width=60, height=3, min_width=40)
+    assert all(f"curve {i}" in widest[0] for i in range(4))
+    assert "curve 0" in wide[0] and "curve 1" in wide[0] and "curve 2" not in wide[0]
     assert "curve 1" not in narrow[0]
-    assert len(narrow) > len(wide)
+    assert len(narrow) > len(wide) > len(widest)
     assert max(len(line) for line in wide) <= 120
 
 
-def test_compact_chart_shape():
-    lines = charts.compact_chart("epsilon", [0.9, 0.5, 0.1], width=16, height=3)
-    assert len(lines) == 5 and all(len(line) == 16 for line in lines)
-    assert lines[0].startswith("epsilon  0.100")
-    assert lines[-1].startswith("0.100 .. 0.900")
+def test_few_values_get_wider_bars():
+    lines = charts.labelled_chart("epsilon", [100, 200], [0.9, 0.5], width=30, height=2)
+    assert lines[0].startswith("epsilon  0.500")
+    assert lines[1].rstrip().endswith("0.900┤███") and lines[2].rstrip().endswith("0.500┤███▁▁▁")
+
+
+def test_checkpoint_curves_leave_gaps_for_missing_figures():
+    history = [{"episode": 100, "avg_reward": 1.0, "avg_steps": 5, "avg_loss": None, "epsilon": 0.9},
+               {"episode": 200, "avg_reward": 2.0, "avg_steps": 6, "avg_loss": 0.5, "epsilon": 0.8}]
+    curves = charts.checkpoint_curves(history)
+    assert [title for title, _, _ in curves] == ["avg reward", "avg steps", "avg loss", "epsilon"]
+    assert curves[0][1] == [100, 200] and math.isnan(curves[2][2][0]) and curves[2][2][1] == 0.5
 
 
 def test_learning_curves_prefer_episodes_csv(tmp_path):

@@ -188,7 +188,8 @@ def test_sum_tree_set_with_repeated_slots_keeps_every_node_exact():
         np.testing.assert_array_equal(batched.maxima, one_by_one.maxima)
         # Every inner node is the sum (and the max) of its two children.
         inner = np.arange(1, batched.n_leaves)
-        np.testing.assert_array_equal(batched.sums[inner], batched.sums[2 * inner] + batched.sums[2 * inner + 1])
+        np.testing.assert_array_equal(batched.sums[inner],
+                                      batched.sums[2 * inner] + batched.sums[2 * inner + 1])
         np.testing.assert_array_equal(batched.maxima[inner],
                                       np.maximum(batched.maxima[2 * inner], batched.maxima[2 * inner + 1]))
     assert batched.total() == batched.leaves.sum() and batched.max() == batched.leaves.max()

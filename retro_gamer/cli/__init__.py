@@ -1,10 +1,7 @@
 """The ``retro-gamer`` command line: the parser, and how every command ends.
 
-Only the standard library, retro_gamer.errors and retro_gamer.settings are imported here,
-so ``retro-gamer --help`` answers at once; a command imports NumPy, blessed, retro-games
-and the trainer when it runs (cli/commands.py). Every problem a user can cause ends with
-one ``Error: ...`` paragraph and exit status 1 (argparse's usage errors exit with 2),
-never with a traceback. create's options come from the settings table (settings.py).
+Only the standard library, errors and settings are imported here, so ``--help`` answers at once.
+Every problem a user can cause ends with one ``Error: ...`` paragraph and exit status 1, not a traceback.
 """
 import argparse
 import errno
@@ -32,15 +29,13 @@ A typical session:
 
 Run 'retro-gamer COMMAND --help' to learn more about a command."""
 
-GAME_HELP = """\
-the game to learn: a module name (retro.examples.snake), a .py file (my_game.py), a
-package folder (games/snake/), or module:function when the game comes from a function
-other than create_game (my_game:create_enemy_training_game)"""
+GAME_HELP = ("the game to learn: a module name (retro.examples.snake), a .py file (my_game.py), a package "
+             "folder (games/snake/), or module:function for a function other than create_game")
 
 
 def _hidden_sizes(text: str) -> list[int]:
     sizes = [int(part) for part in text.replace(" ", "").split(",") if part.isdigit()]
-    if not sizes or len(sizes) != len(text.split(",")) or min(sizes) <= 0:
+    if len(sizes) != len(text.split(",")) or min(sizes) <= 0:
         raise argparse.ArgumentTypeError(f"'{text}' is not a list of layer sizes. Give one positive whole "
                                          "number per hidden layer, separated by commas, e.g. --hidden-sizes "
                                          "128,64")
@@ -61,8 +56,10 @@ def _above_zero(kind):
     return parse
 
 
-TYPES = {"number": (float, "F"), "whole": (int, "N"), "seed": (int, "N"), "sizes": (_hidden_sizes, "SIZES"),
-         "choice": (str, None)}
+# How each kind of setting (settings.py) is given on the command line.
+ARGUMENTS = {"number": {"type": float, "metavar": "F"}, "whole": {"type": int, "metavar": "N"},
+             "seed": {"type": int, "metavar": "N"}, "sizes": {"type": _hidden_sizes, "metavar": "SIZES"},
+             "choice": {"type": str}, "switch": {"action": argparse.BooleanOptionalAction}}
 
 
 def _help_of(setting) -> str:
@@ -78,32 +75,25 @@ def _help_of(setting) -> str:
 
 
 def _add_setting_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("hyperparameters", "How the agent learns. Each is written into "
-                                      "config.toml, where you can change it\nlater; the options you leave "
-                                      "out get the default shown.")
-    aliases = {new: "--" + old.replace("_", "-") for old, new in OLD_NAMES.items()}
+    group = parser.add_argument_group("hyperparameters", "How the agent learns, written into config.toml "
+                                      "(change it there later);\nan option left out gets the default shown.")
+    aliases = {new: ["--" + old.replace("_", "-")] for old, new in OLD_NAMES.items()}
     for s in SETTINGS.values():
-        if s.option is None:
-            continue
-        if s.kind == "switch":
-            group.add_argument(s.option, dest=s.name, action=argparse.BooleanOptionalAction,
-                               default=argparse.SUPPRESS, help=_help_of(s))
-            continue
-        kind, metavar = TYPES[s.kind]
-        group.add_argument(s.option, *[a for n, a in aliases.items() if n == s.name], dest=s.name, type=kind,
-                           metavar=metavar, choices=s.choices or None, default=argparse.SUPPRESS,
-                           help=_help_of(s))
-    for name, default in LAYER_DEFAULTS.items():
+        if s.option:
+            choices = {"choices": s.choices} if s.choices else {}
+            group.add_argument(s.option, *aliases.get(s.name, []), dest=s.name, default=argparse.SUPPRESS,
+                               help=_help_of(s), **ARGUMENTS[s.kind], **choices)
+    for name in LAYER_DEFAULTS:
+        other = next(n for n in LAYER_DEFAULTS if n != name)
         group.add_argument("--" + name.replace("_", "-"), dest=name, type=int, metavar="N",
                            default=argparse.SUPPRESS,
                            help="the published package's way to give hidden_sizes: hidden_sizes = "
-                                "[layer_size] * n_layers (alone, the other is "
-                                f"{LAYER_DEFAULTS[next(n for n in LAYER_DEFAULTS if n != name)]})")
+                                f"[layer_size] * n_layers (alone, the other is {LAYER_DEFAULTS[other]})")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: every command, option and help text."""
-    from retro_gamer.cli import commands
+    from retro_gamer.cli import commands, play
 
     parser = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -111,8 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, run, **arguments) -> argparse.ArgumentParser:
-        summary, description = run.__doc__.split("\n", 1)
-        sub = subparsers.add_parser(name, help=summary, description=summary + "\n" + description.rstrip(),
+        sub = subparsers.add_parser(name, help=run.__doc__.split("\n")[0], description=run.__doc__.rstrip(),
                                     formatter_class=argparse.RawDescriptionHelpFormatter)
         sub.set_defaults(run=run)
         for flags, options in arguments.items():
@@ -129,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("train", commands.train, run_dir=run_dir, **{"--resume": {
         "metavar": "CHECKPOINT",
         "help": "resume from this checkpoint (ep_0300, ep_0300.npz, final) instead of the latest"}})
-    command("play", commands.play, run_dir=run_dir, **{
+    command("play", play.play, run_dir=run_dir, **{
         "--checkpoint": {"metavar": "NAME", "help": "which checkpoint plays: ep_0100, final, or a file in "
                                                     "RUN_DIR/checkpoints/ (default: the latest)"},
         "--framerate": {"type": _above_zero(float), "default": 12.0, "metavar": "N",
@@ -157,69 +146,56 @@ def main(argv: list[str] | None = None) -> int:
     noticed: list[int] = []
     try:
         with ctrl_c_noticed(noticed):
-            return _main(argv)
-    except KeyboardInterrupt:
-        pass       # Ctrl-C at any moment, even while the command line itself is being read
-    except Exception as error:
-        # A Ctrl-C inside an import can come out as an ImportError: it was still a Ctrl-C.
-        if not noticed:
-            if os.environ.get(DEBUG_VARIABLE):
-                raise
-            _print_error(_describe_unexpected(error))
-            return 1
-    print("\nStopped.", file=sys.stderr)
-    return INTERRUPTED
-
-
-def _main(argv: list[str] | None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit:       # --help, --version and usage errors
-        return exit.code if isinstance(exit.code, int) else 0
-    if args.command is None:
-        parser.print_help()
-        return 2
-    try:
-        # Games are usually plain files in the folder you run retro-gamer from, but a console
-        # script's sys.path starts with the script's folder, not yours.
-        if "" not in sys.path and str(Path.cwd()) not in sys.path:
-            sys.path.insert(0, str(Path.cwd()))
-        return args.run(args) or 0
+            parser = build_parser()
+            try:
+                args = parser.parse_args(argv)
+            except SystemExit as exit:       # --help, --version and usage errors
+                return exit.code if isinstance(exit.code, int) else 0
+            if args.command is None:
+                parser.print_help()
+                return 2
+            # Games are usually files in the current folder, which a console script's sys.path lacks.
+            if "" not in sys.path and str(Path.cwd()) not in sys.path:
+                sys.path.insert(0, str(Path.cwd()))
+            return args.run(args) or 0
+    except KeyboardInterrupt:       # Ctrl-C at any moment, even while the command line is read
+        message = None
     except RetroGamerError as error:
-        _print_error(str(error))
+        message = str(error)
     except BrokenPipeError:
         # Whoever read our output stopped early (retro-gamer info RUN | head): stop quietly, and
         # point stdout at nothing so that Python's final flush cannot complain either.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except OSError as error:
         if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EROFS):
             from retro_gamer.run.files import describe_write_error
 
-            _print_error(f"{describe_write_error(error)} Files are replaced only once they are complete, so "
-                         "nothing saved before was damaged; run the command again afterwards.")
+            message = (f"{describe_write_error(error)} Files are replaced only once they are complete, so "
+                       "nothing saved before was damaged; run the command again afterwards.")
         else:
-            _print_error(f"{error.strerror or error}:{f' {error.filename}' if error.filename else ''}. Check "
-                         "the path and its permissions, then try again.")
+            message = (f"{error.strerror or error}:{f' {error.filename}' if error.filename else ''}. Check "
+                       "the path and its permissions, then try again.")
     except MemoryError:
-        _print_error("There is not enough memory for this run. The replay memory (memory_capacity), the "
-                     "network (hidden_sizes) and the learning batch (batch_size) take the most room: make "
-                     "them smaller in config.toml (or on the command line) and try again.")
-    return 1
+        message = ("There is not enough memory for this run. The replay memory (memory_capacity), the "
+                   "network (hidden_sizes) and the learning batch (batch_size) take the most room: make "
+                   "them smaller in config.toml (or on the command line) and try again.")
+    except Exception as error:
+        # A Ctrl-C inside an import can come out as an ImportError: it was still a Ctrl-C.
+        if os.environ.get(DEBUG_VARIABLE) and not noticed:
+            raise
+        import traceback
 
-
-def _print_error(message: str) -> None:
-    sys.stdout.flush()
-    print(f"Error: {message}", file=sys.stderr)
-
-
-def _describe_unexpected(error: Exception) -> str:
-    """A one-paragraph report of an error nobody foresaw: what and where, and what to do."""
-    import traceback
-
-    frames = traceback.extract_tb(error.__traceback__)
-    where = f" (at {frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
-    return (f"something unexpected went wrong: {type(error).__name__}: {error}{where}. Your files are safe: "
+        frames = traceback.extract_tb(error.__traceback__)
+        where = f" (at {frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
+        message = None if noticed else (
+            f"something unexpected went wrong: {type(error).__name__}: {error}{where}. Your files are safe: "
             "every file is replaced only once its new version is complete. This is a bug in retro-gamer or "
             "in the game; please report it with the command you ran. Run the command again with "
             f"{DEBUG_VARIABLE}=1 set to see the full traceback.")
+    if message is None:
+        print("\nStopped.", file=sys.stderr)
+        return INTERRUPTED
+    sys.stdout.flush()
+    print(f"Error: {message}", file=sys.stderr)
+    return 1

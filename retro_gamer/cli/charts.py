@@ -1,7 +1,7 @@
-"""Charts of a run's learning curves: drawn with text in the terminal, or saved as a figure.
+"""Charts of learning curves, drawn with text (by `plot` and the training display) or saved as a figure.
 
-A terminal chart's column is a bar of eighth-height blocks, so three lines show 24 levels; with more
-values than columns, a column shows the mean of its share, smoothing a noisy curve like a moving average.
+A text chart's column is a bar of eighth-height blocks, so three lines show 24 levels; with more values
+than columns, a column shows the mean of its share, smoothing a noisy curve like a moving average.
 """
 import math
 from pathlib import Path
@@ -12,6 +12,7 @@ from retro_gamer.run.records import read_checkpoint_history, read_episodes
 BLOCKS = " ▁▂▃▄▅▆▇█"
 FIGURE_FORMATS = (".png", ".svg", ".pdf")
 LABEL_WIDTH = 9  # room for labels such as '-1234.5' beside the y axis
+CHECKPOINT_FIGURES = ("avg_reward", "avg_steps", "avg_loss", "epsilon")  # keys of a checkpoint record
 
 
 def resample(values: list[float], width: int) -> list[float]:
@@ -27,8 +28,7 @@ def resample(values: list[float], width: int) -> list[float]:
 
 
 def bar_heights(values: list[float], levels: int) -> list[int]:
-    """Values as bar heights: 1 for the smallest to ``levels`` for the largest, half for a flat series,
-    0 (no bar) for NaN."""
+    """Bar heights: 1 for the smallest value to ``levels`` for the largest; half if all equal; 0 for NaN."""
     finite = [v for v in values if not math.isnan(v)]
     low, high = (min(finite), max(finite)) if finite else (0.0, 0.0)
     if high == low:
@@ -52,17 +52,18 @@ def format_value(value: float | None) -> str:
     return f"{value:.3f}" if 0 < abs(value) < 1 else f"{value:.1f}"
 
 
-def labelled_chart(title: str, episodes: list[float], values: list[float], width: int,
-                   height: int) -> list[str]:
-    """A chart with a title, the largest and smallest value beside the y axis and the first and last
-    episode under it; every line exactly ``width`` characters."""
+def labelled_chart(title: str, episodes: list, values: list[float], width: int, height: int) -> list[str]:
+    """A chart: the title and the last value, the largest and smallest value beside the y axis, the
+    first and last episode under it; ``height + 3`` lines, each exactly ``width`` characters."""
     finite = [v for v in values if not math.isnan(v)]
-    lines = [f"{title}  (last {format_value(values[-1])})" if values else title]
+    lines = [f"{title}  (last {format_value(values[-1] if values else None)})"]
     margin = " " * LABEL_WIDTH
     if not finite:
         lines += [margin + "│ no data yet"] * height + [margin + "└", ""]
         return [line[:width].ljust(width) for line in lines]
-    rows = chart_rows(values, max(1, width - LABEL_WIDTH - 1), height)
+    columns = max(1, width - LABEL_WIDTH - 1)
+    repeat = max(1, min(3, columns // len(values)))  # few values yet: up to 3 columns each, to be seen
+    rows = chart_rows([value for value in values for _ in range(repeat)], columns, height)
     labels = {height - 1: format_value(min(finite)), 0: format_value(max(finite))}
     for index, row in enumerate(rows):
         label = labels.get(index, "")
@@ -74,21 +75,12 @@ def labelled_chart(title: str, episodes: list[float], values: list[float], width
     return [line[:width].ljust(width) for line in lines]
 
 
-def compact_chart(title: str, values: list[float], width: int, height: int) -> list[str]:
-    """A small chart for the training display: title and last value, the bars, then the range;
-    ``height + 2`` lines, each exactly ``width`` characters."""
-    finite = [v for v in values if not math.isnan(v)]
-    lines = [f"{title}  {format_value(values[-1] if values else None)}"]
-    if finite:
-        # Few checkpoints yet: give each one up to three columns so the bars can be seen.
-        repeat = max(1, min(3, width // len(values)))
-        lines += chart_rows([value for value in values for _ in range(repeat)], width, height)
-        lines.append(f"{format_value(min(finite))} .. {format_value(max(finite))}")
-    return [line[:width].ljust(width) for line in lines + [""] * (height + 2 - len(lines))]
-
-
-def grid(panels: list[list[str]], per_row: int) -> list[str]:
-    """Panels (equally tall lists of equal-width lines) ``per_row`` side by side, a blank line apart."""
+def chart_grid(curves: list[tuple[str, list[float], list[float]]], width: int, height: int,
+               min_width: int) -> list[str]:
+    """Charts of curves (title, episodes, values), 4, 2 or 1 to a row: as many as get ``min_width``."""
+    per_row = next(n for n in (4, 2, 1) if n * min_width + 2 * (n - 1) <= width or n == 1)
+    panel_width = (width - 2 * (per_row - 1)) // per_row
+    panels = [labelled_chart(title, x, values, panel_width, height) for title, x, values in curves]
     lines = []
     for start in range(0, len(panels), per_row):
         lines += [""] if lines else []
@@ -96,34 +88,30 @@ def grid(panels: list[list[str]], per_row: int) -> list[str]:
     return lines
 
 
-def terminal_plot(curves: list[tuple[str, list[float], list[float]]], width: int, height: int = 8) -> str:
-    """Text charts of curves (title, episodes, values): two to a row if ``width`` allows, else one."""
-    per_row = 2 if width >= 2 * 40 + 2 else 1
-    panel_width = (width - 2 * (per_row - 1)) // per_row
-    return "\n".join(grid([labelled_chart(title, episodes, values, panel_width, height)
-                           for title, episodes, values in curves], per_row))
+def checkpoint_curves(history: list[dict]) -> list[tuple[str, list[float], list[float]]]:
+    """The curves of the checkpoint averages (records of training.log's lines), one point per
+    checkpoint; a figure missing from a hand-edited line is a gap (NaN)."""
+    episodes = [record["episode"] for record in history]
+    return [(key.replace("_", " "), episodes,
+             [math.nan if record.get(key) is None else record[key] for record in history])
+            for key in CHECKPOINT_FIGURES]
 
 
 def learning_curves(run_dir: str | Path) -> tuple[list[tuple[str, list[float], list[float]]], str]:
     """A run's four curves (reward, steps, loss, epsilon) and where they come from: per episode from
     episodes.csv when there is one, else the checkpoint averages of training.log; ([], "") if neither."""
     episodes = read_episodes(run_dir)
-    if episodes:
-        x, source = episodes["episode"], "episodes from episodes.csv"
-        titles = ("total reward per episode", "steps per episode")
-        # An episode with no learning step has no loss: leave a gap, not a zero.
-        loss = [value if value > 0 else math.nan for value in episodes["avg_loss"]]
-        columns = [episodes["total_reward"], episodes["steps"], loss, episodes["epsilon"]]
-    else:
+    if not episodes:
         history = read_checkpoint_history(run_dir)
         if not history:
             return [], ""
-        x, source = [record["episode"] for record in history], "checkpoints from training.log"
-        titles = ("average reward", "average steps")
-        columns = [[math.nan if record[key] is None else record[key] for record in history]
-                   for key in ("avg_reward", "avg_steps", "avg_loss", "epsilon")]
-    titles += ("average loss", "epsilon (exploration)")
-    return [(title, x, values) for title, values in zip(titles, columns)], f"{len(x)} {source}"
+        return checkpoint_curves(history), f"{len(history)} checkpoints from training.log"
+    # An episode with no learning step has no loss: leave a gap, not a zero.
+    loss = [value if value > 0 else math.nan for value in episodes["avg_loss"]]
+    titles = ("total reward per episode", "steps per episode", "average loss", "epsilon (exploration)")
+    columns = (episodes["total_reward"], episodes["steps"], loss, episodes["epsilon"])
+    source = f"{len(episodes['episode'])} episodes from episodes.csv"
+    return [(title, episodes["episode"], values) for title, values in zip(titles, columns)], source
 
 
 def save_figure(curves: list[tuple[str, list[float], list[float]]], path: str | Path, title: str) -> None:
@@ -136,10 +124,9 @@ def save_figure(curves: list[tuple[str, list[float], list[float]]], path: str | 
     try:  # matplotlib is an optional extra, imported only when a figure is asked for
         from matplotlib.figure import Figure  # a Figure of its own needs no display and no pyplot
     except ImportError:
-        raise RetroGamerError(
-            "Saving a figure needs matplotlib, which is an optional extra of retro-gamer. Install it with:  "
-            "pip install \"retro-gamer-numpy[plot]\"  (or leave out --output to draw the charts in the "
-            "terminal, which needs nothing more).") from None
+        raise RetroGamerError("Saving a figure needs matplotlib, an optional extra of retro-gamer. Install "
+                              "it with:  pip install \"retro-gamer-numpy[plot]\"  (or leave out --output to "
+                              "draw the charts in the terminal, which needs nothing more).") from None
     figure = Figure(figsize=(12, 7), layout="tight")
     for axis, (curve_title, episodes, values) in zip(figure.subplots(2, 2).flat, curves):
         axis.plot(episodes, values, linewidth=1)

@@ -1,10 +1,9 @@
-"""What each command of ``retro-gamer`` does. A command's docstring is its help: the first
-line the summary in ``retro-gamer --help``, the rest what ``retro-gamer COMMAND --help`` says.
-Each imports what it needs when it runs, so that the command line starts at once.
-"""
+"""What the commands of ``retro-gamer`` do (play: cli/play.py). A command's docstring is its help,
+its first line the summary in ``retro-gamer --help``. Each imports what it needs when it runs, so that
+the command line starts at once."""
 import argparse
-import os
 import shlex
+import shutil
 from pathlib import Path
 
 from retro_gamer.errors import RetroGamerError
@@ -16,27 +15,19 @@ def command_line(*words: str) -> str:
 
 
 def run_directory(text: str) -> Path:
-    """The run folder named on the command line; it must exist and hold config.toml."""
     run_dir = Path(text)
-    if not run_dir.is_dir():
-        raise RetroGamerError(f"There is no training run at '{text}': the folder does not exist. Make one "
-                              f"with 'retro-gamer create --game GAME --output {text}', or check the path.")
     if not (run_dir / "config.toml").is_file():
-        raise RetroGamerError(f"'{text}' is not a training run: it has no config.toml. A run folder is made "
-                              f"by 'retro-gamer create --game GAME --output {text}'.")
+        why = "the folder has no config.toml" if run_dir.is_dir() else "the folder does not exist"
+        raise RetroGamerError(f"There is no training run at '{text}': {why}. A run folder is made by "
+                              f"'retro-gamer create --game GAME --output {text}'; or check the path.")
     return run_dir
 
 
 def create(args: argparse.Namespace) -> int:
     """make a new training run: a folder with config.toml
-Make a training run folder holding config.toml: the game, its description (actions,
-reward, characters), how observations are built, the network and the hyperparameters.
-The description comes from [tool.retro-gamer] in the game's pyproject.toml (or a built-in
-one for retro.examples.snake); the board size is read from the game itself. Edit
-config.toml before training to change anything. ('init GAME OUTPUT' is the published
-package's older spelling.)
-
-example:
+Its config.toml holds the game, its description (from [tool.retro-gamer] in the game's
+pyproject.toml), the network and the hyperparameters: edit it before training to change
+anything. 'init GAME OUTPUT' is the older spelling. For example:
   retro-gamer create --game retro.examples.snake --output runs/snake/ --training-episodes 500
 """
     from retro_gamer.game.environment import metadata_for_game
@@ -51,25 +42,24 @@ example:
         raise RetroGamerError(
             f"'{args.output}' already holds a trained run (checkpoints or training.log). Creating it again "
             "would leave checkpoints that do not match the new config. Choose another --output, or edit "
-            f"{output / 'config.toml'} and keep training; '{command_line('clean', args.output)}' deletes the "
-            "old training first.")
+            f"{output / 'config.toml'} and keep training; '{command_line('clean', args.output)}' deletes "
+            "the old training first.")
     section = resolve_game(args.game)
-    metadata = metadata_for_game(section)
+    m = metadata_for_game(section)
     given = {name: getattr(args, name) for name in (*HYPERPARAMETERS, *OLD_NAMES, *LAYER_DEFAULTS)
              if hasattr(args, name)}
-    config = new_config(section, metadata, given)
+    config = new_config(section, m, given)
     replacing = (output / "config.toml").exists()
     write_config(output, config)
-    m, training = metadata, config["training"]
     rows = {"game": args.game, "board size": "{} x {}".format(*m.board_size),
             "actions": ", ".join(m.actions) + " (and a no-op)",
             "reward": f"the change of state['{m.reward}'] each turn",
             "characters": " ".join(m.character_set or []) or "found by random play when training starts",
             "observe state": ", ".join(m.observe_state), "observation": m.observation_function,
             "view": m.egocentric and f"radius {m.egocentric_radius} around {m.egocentric_player!r}",
-            "network": f"{'CNN' if m.spatial else 'MLP'} (spatial = {str(m.spatial).lower()}), hidden layers "
-                       f"{config['model']['hidden_sizes']}",
-            "episodes": training["training_episodes"], "engine": training["engine"]}
+            "network": f"{'CNN' if m.spatial else 'MLP'} (spatial = {str(m.spatial).lower()}), hidden "
+                       f"layers {config['model']['hidden_sizes']}",
+            "episodes": config["training"]["training_episodes"], "engine": config["training"]["engine"]}
     print(f"Created a training run in {output}")
     for label, value in rows.items():
         if value:
@@ -83,13 +73,10 @@ example:
 
 def train(args: argparse.Namespace) -> int:
     """train the agent (resumes from the latest checkpoint)
-Train the agent of a run made by 'retro-gamer create'; a checkpoint is saved every 100
-episodes and at the end. Ctrl-C stops training without losing the finished episodes, and
-the same command resumes. To train longer, raise training_episodes in config.toml.
-
-example:
-  retro-gamer train runs/snake/
-  retro-gamer train runs/snake/ --resume ep_0300   # go back to an earlier point
+A checkpoint is saved every 100 episodes and at the end. Ctrl-C stops without losing the
+finished episodes, and the same command resumes; to train longer, raise training_episodes
+in config.toml. To go back to an earlier point:
+  retro-gamer train runs/snake/ --resume ep_0300
 """
     run_dir = run_directory(args.run_dir)
     from retro_gamer.cli.display import TrainingDisplay
@@ -121,7 +108,7 @@ example:
                   f"with:  {command_line('train', args.run_dir)}" if stop.checkpoint is None else
                   f"\nStopped. Episodes 1-{stop.episode} are kept in checkpoint {stop.checkpoint.name}.\n"
                   f"Resume with:  {command_line('train', args.run_dir)}")
-            return 130
+            return 130      # the shell's exit status for a program stopped by Ctrl-C
         finally:
             display.close()
     print(f"Done: {total} episodes trained. Checkpoints are in {run_dir / 'checkpoints'}/.")
@@ -129,26 +116,9 @@ example:
     return 0
 
 
-def play(args: argparse.Namespace) -> int:
-    """watch the trained agent play in the terminal
-Watch the agent play the game in this terminal, choosing the action with the highest
-Q-value each turn. Beside the board you see the network's Q-value of every action this
-turn; the one it picked is marked. Press Enter or Escape to quit.
-
-example:
-  retro-gamer play runs/snake/ --checkpoint ep_0100   # an early agent
-"""
-    run_dir = run_directory(args.run_dir)
-    from retro_gamer.cli.play import play as play_in_terminal
-
-    print(play_in_terminal(run_dir, checkpoint=args.checkpoint, framerate=args.framerate))
-    return 0
-
-
 def info(args: argparse.Namespace) -> int:
     """summarise a run: game, settings, recent checkpoints
-Print a run's game, description, preprocessing, network and training settings,
-the last 5 checkpoint lines of training.log and the list of checkpoints.
+Print a run's game and settings, its last 5 checkpoint lines of training.log and its checkpoints.
 """
     run_dir = run_directory(args.run_dir)
     from retro_gamer.run.checkpoints import list_checkpoints, published_checkpoints
@@ -166,19 +136,20 @@ the last 5 checkpoint lines of training.log and the list of checkpoints.
           f"\nNo checkpoints logged yet. Train with:  {command_line('train', args.run_dir)}")
     for record in history[-5:]:
         print(f"  {record['line']}")
-    print(f"\nCheckpoints ({len(list_checkpoints(run_dir))}): {[p.name for p in list_checkpoints(run_dir)]}")
+    checkpoints = [path.name for path in list_checkpoints(run_dir)]
+    print(f"\nCheckpoints ({len(checkpoints)}): {checkpoints}")
     published = [path.name for path in published_checkpoints(run_dir)]
     if published:
-        print(f"Also {len(published)} checkpoint(s) of the published PyTorch retro-gamer, which this edition "
-              f"cannot read: {published}. '{command_line('clean', args.run_dir)}' removes them.")
+        print(f"Also {len(published)} checkpoint(s) of the published PyTorch retro-gamer, which this "
+              f"edition cannot read: {published}. '{command_line('clean', args.run_dir)}' removes them.")
     return 0
 
 
 def clean(args: argparse.Namespace) -> int:
     """delete checkpoints and logs to start training afresh
-Delete a run's checkpoints (and saved replay memory), training.log and episodes.csv,
-so that the next 'retro-gamer train' starts from scratch; config.toml is kept. Use it after
-a change to config.toml the old checkpoints cannot follow. It lists the files and asks first.
+Delete a run's checkpoints (and saved replay memories), training.log and episodes.csv, so that
+the next 'retro-gamer train' starts from scratch, e.g. after a change to config.toml the old
+checkpoints cannot follow; config.toml is kept. It lists the files and asks first.
 """
     run_dir = run_directory(args.run_dir)
     from retro_gamer.run.session import run_lock
@@ -194,115 +165,104 @@ a change to config.toml the old checkpoints cannot follow. It lists the files an
             link = "  (a link: only the link is removed)" if path.is_symlink() else ""
             print(f"  {path.relative_to(run_dir)}{link}")
         print("config.toml is kept.")
-        if not args.yes and not _confirm("Proceed? [y/N] "):
+        try:
+            answer = "yes" if args.yes else input("Proceed? [y/N] ")
+        except EOFError:          # no one to answer (stdin closed): the safe answer is no
+            print()
+            answer = "no"
+        if answer.strip().lower() not in ("y", "yes"):
             print("Nothing was removed.")
             return 1
-        for path in remove_listed(run_dir, doomed):
-            print(f"  left alone: {path.relative_to(run_dir)} (its folder changed since it was listed)")
+        for path in doomed:       # a link is removed itself, never what it points to
+            path.unlink(missing_ok=True)
     print(f"Cleaned. Run '{command_line('train', args.run_dir)}' to start fresh.")
     return 0
 
 
 def files_to_clean(run_dir: Path) -> list[Path]:
-    """What clean removes: checkpoints and saved replay memories, training.log, episodes.csv and the
-    temporary files of interrupted writes. Only files, and a link is listed as itself, never
-    looked through: nothing outside the run folder can be reached."""
+    """What clean removes: checkpoints, replay memories, training.log, episodes.csv and the temporary files
+    of interrupted writes. A link is listed as itself, never followed: nothing outside the run is reached."""
     from retro_gamer.run.checkpoints import CHECKPOINT_DIR
     from retro_gamer.run.files import is_temporary
     from retro_gamer.run.records import EPISODES_FILE, LOG_FILE
 
-    def removable(path: Path) -> bool:
-        return path.is_symlink() or path.is_file()
-
-    doomed = [path for path in (run_dir / LOG_FILE, run_dir / EPISODES_FILE) if removable(path)]
-    doomed += sorted(path for path in run_dir.iterdir() if is_temporary(path) and removable(path))
+    listed = [run_dir / LOG_FILE, run_dir / EPISODES_FILE, *sorted(filter(is_temporary, run_dir.iterdir()))]
     folder = run_dir / CHECKPOINT_DIR
     if folder.is_symlink():
-        return doomed + [folder]
-    return doomed + sorted(path for path in (folder.iterdir() if folder.is_dir() else ())
-                           if (path.suffix in (".npz", ".pt") or is_temporary(path)) and removable(path))
-
-
-def remove_listed(run_dir: Path, doomed: list[Path]) -> list[Path]:
-    """Remove exactly the files listed; returns those left alone. Each is removed by its name
-    inside a folder opened without following links, so that a folder swapped for a link after
-    the listing cannot send the removal elsewhere."""
-    if os.unlink not in os.supports_dir_fd:      # no such calls (Windows): links are files there
-        for path in doomed:
-            path.unlink(missing_ok=True)
-        return []
-    left, directory = [], os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
-    run_fd = os.open(run_dir, directory)
-    try:
-        for path in doomed:
-            *folders, name = path.relative_to(run_dir).parts
-            folder_fd = (os.open(os.path.join(*folders), directory | os.O_NOFOLLOW, dir_fd=run_fd)
-                         if folders else run_fd)
-            try:
-                os.unlink(name, dir_fd=folder_fd)
-            except FileNotFoundError:
-                pass
-            except OSError:
-                left.append(path)
-            finally:
-                if folder_fd != run_fd:
-                    os.close(folder_fd)
-    except OSError:         # checkpoints/ became a link: O_NOFOLLOW refused it
-        left += [path for path in doomed if path not in left and path.exists()]
-    finally:
-        os.close(run_fd)
-    return left
-
-
-def _confirm(question: str) -> bool:
-    try:
-        return input(question).strip().lower() in ("y", "yes")
-    except EOFError:          # no one to answer (stdin closed): the safe answer is no
-        print()
-        return False
+        listed.append(folder)
+    elif folder.is_dir():
+        listed += sorted(path for path in folder.iterdir()
+                         if path.suffix in (".npz", ".pt") or is_temporary(path))
+    return [path for path in listed if path.is_symlink() or path.is_file()]
 
 
 def plot(args: argparse.Namespace) -> int:
     """chart reward, steps, loss and epsilon over training
-Draw the learning curves of a run in the terminal: reward and steps per episode,
-loss and epsilon. A rising reward is the sign that the agent is learning. With
---output the curves are saved as a figure instead (this needs matplotlib:
-pip install "retro-gamer-numpy[plot]").
+Draw a run's learning curves in the terminal; a rising reward is the sign that the agent is
+learning. --output saves a figure instead (pip install "retro-gamer-numpy[plot]" first).
 """
     run_dir = run_directory(args.run_dir)
-    import shutil
-
     from retro_gamer.cli import charts
 
     curves, source = charts.learning_curves(run_dir)
     if not curves:
-        raise RetroGamerError(f"{args.run_dir} has no training history to plot yet: neither episodes.csv nor "
-                              "checkpoint lines in training.log. They are written at every checkpoint (each "
-                              f"100 episodes) by '{command_line('train', args.run_dir)}'.")
+        raise RetroGamerError(f"{args.run_dir} has no training history to plot yet: neither episodes.csv "
+                              "nor checkpoint lines in training.log. They are written at every checkpoint "
+                              f"(each 100 episodes) by '{command_line('train', args.run_dir)}'.")
     if args.output:
         charts.save_figure(curves, args.output, title=f"Training: {run_dir.resolve().name}")
         print(f"Saved the learning curves of {args.run_dir} to {args.output}")
         return 0
     print(f"Learning curves of {args.run_dir} ({source})\n")
-    print(charts.terminal_plot(curves, shutil.get_terminal_size().columns - 1))
+    print("\n".join(charts.chart_grid(curves, shutil.get_terminal_size().columns - 1, 8, min_width=40)))
     return 0
 
 
 def evaluate(args: argparse.Namespace) -> int:
     """compare checkpoints over many greedy games
-Let checkpoints play games without exploring (always the highest Q-value) and print
-the mean, median and best total reward and length of their games side by side.
-Every checkpoint plays the same games (the same random seed), so the comparison
-is fair. Each game is cut at the run's max_turns_per_episode.
-
-example:
-  retro-gamer eval runs/snake/ --checkpoint ep_0100 --checkpoint final --episodes 50
+Checkpoints play games without exploring (always the highest Q-value), each the same games
+(the same seed), so the comparison is fair; prints the mean, median and best reward and
+length of their games side by side. Games are cut at max_turns_per_episode. For example:
+  retro-gamer eval runs/snake/ --checkpoint ep_0100 final --episodes 50
 """
     run_dir = run_directory(args.run_dir)
-    from retro_gamer.cli.evaluate import evaluate_checkpoints, format_table
+    import random
 
-    results = evaluate_checkpoints(run_dir, args.checkpoint, episodes=args.episodes, seed=args.seed,
-                                   progress=print)
-    print()
-    print(format_table(results))
+    import numpy as np
+
+    from retro_gamer.game.environment import GameEnvironment
+    from retro_gamer.game.loading import load_game_factory
+    from retro_gamer.policy import TrainedPolicy
+
+    # The rewards in training.log mix skill with the luck of exploration (epsilon); here only skill counts.
+    header = (f"{'checkpoint':<12}  {'reward mean':>11}  {'median':>8}  {'max':>8}"
+              f"  {'turns mean':>10}  {'median':>7}  {'max':>6}")
+    table, cut = [header, "-" * len(header)], []
+    for name in args.checkpoint or [None]:
+        policy = TrainedPolicy(run_dir, name)
+        max_turns = policy.config.hyperparams["max_turns_per_episode"]
+        environment = GameEnvironment(load_game_factory(policy.config.game), policy.metadata)
+        # The same seed, for Python's random and NumPy's, gives every checkpoint the same games.
+        random.seed(args.seed)
+        np.random.seed(args.seed)
+        rewards, turns, n_cut = np.zeros(args.episodes), np.zeros(args.episodes, dtype=int), 0
+        for game in range(args.episodes):
+            environment.new_episode()
+            done = False
+            while not done and turns[game] < max_turns:  # a greedy agent may loop forever: cut it
+                reward, done = environment.advance(policy.get_action(environment.game))
+                rewards[game] += reward
+                turns[game] += 1
+            n_cut += not done
+        print(f"{policy.checkpoint_name}: played {args.episodes} games")
+        table.append(f"{policy.checkpoint_name:<12}  {rewards.mean():>+11.1f}  {np.median(rewards):>+8.1f}"
+                     f"  {rewards.max():>+8.1f}  {turns.mean():>10.1f}  {np.median(turns):>7.1f}"
+                     f"  {turns.max():>6d}")
+        if n_cut:
+            cut.append(f"{policy.checkpoint_name} ({n_cut})")
+    print("\n" + "\n".join(table))
+    print(f"\n{args.episodes} greedy games per checkpoint (no exploration), the same seed for each.")
+    if cut:
+        print(f"Games cut at max_turns_per_episode: {', '.join(cut)}. "
+              "The agent survived that long; its reward there is not final.")
     return 0

@@ -4,18 +4,15 @@ In a terminal, a dashboard redrawn in place: charts of the checkpoint averages (
 so a resumed run shows its whole history), then a progress bar and the last episode, updated every
 episode. When the output is not a terminal (CI, a pipe, a file): the checkpoint lines of training.log.
 """
-import math
 import sys
 from time import perf_counter
 
 from blessed import Terminal
 
-from retro_gamer.cli.charts import compact_chart, format_value, grid
+from retro_gamer.cli.charts import chart_grid, checkpoint_curves, format_value
 from retro_gamer.run.records import format_duration
 
 START_MESSAGE = "Press Ctrl-C to stop; progress is saved."
-CHART_HEIGHT = 3
-CHARTS = ("avg_reward", "avg_steps", "avg_loss", "epsilon")  # keys of a checkpoint record
 REDRAW_SECONDS = 0.1  # fast games finish hundreds of episodes a second; redraw ~10 times a second
 
 
@@ -33,16 +30,12 @@ class TrainingDisplay:
             self.live = terminal is not None or self.stream.isatty()
         except (AttributeError, ValueError):  # no isatty, or a closed stream
             self.live = False
-        if self.live and terminal is None:
-            terminal = Terminal(stream=self.stream)
-        self.terminal = terminal
+        self.terminal = Terminal(stream=self.stream) if self.live and terminal is None else terminal
         self._started = perf_counter()
-        self._lines_on_screen = 0
-        self._last_draw = 0.0
+        self._lines_on_screen, self._last_draw = 0, 0.0
 
     def start(self) -> None:
         self._write(START_MESSAGE + "\n")
-        self._started = perf_counter()
         if self.live:
             self._draw()
 
@@ -74,13 +67,7 @@ class TrainingDisplay:
         """The four checkpoint charts, four across on a wide terminal, else two by two."""
         if not self.history:
             return ["Charts of the checkpoint averages appear here after the first checkpoint."[:width]]
-        across = 4 if width >= 4 * 20 + 3 * 2 else 2
-        panel_width = (width - 2 * (across - 1)) // across
-        panels = []
-        for key in CHARTS:  # a figure missing from a hand-edited log line is a gap in its chart
-            values = [math.nan if record.get(key) is None else record[key] for record in self.history]
-            panels.append(compact_chart(key.replace("_", " "), values, panel_width, CHART_HEIGHT))
-        return grid(panels, across)
+        return chart_grid(checkpoint_curves(self.history), width, height=3, min_width=26)
 
     def progress_lines(self, width: int) -> list[str]:
         """The bar with episodes done/total, percentage, elapsed and remaining time and the rate;
@@ -94,13 +81,14 @@ class TrainingDisplay:
                   "left": f"{format_duration((total - done) / rate) if rate else '--'} left",
                   "speed": f"{rate * 60:.1f} ep/min" if 0 < rate < 1 else f"{rate:.1f} ep/s"}
         head = f"{done}/{total} episodes"
-        # On a narrow terminal, give up the least useful figures before the bar (10 cells at least,
-        # and 4 for its ends and spaces) gets short.
+        # A narrow terminal gives up the least useful figures before the bar gets under 10 cells.
         for spare in ("elapsed", "speed", "left"):
             if len(head) + len("  ".join(fields.values())) + 4 + 10 > width:
                 del fields[spare]
         tail = "  ".join(fields.values())
-        bar = _bar(fraction, max(10, width - len(head) - len(tail) - 4))
+        cells = max(10, width - len(head) - len(tail) - 4)
+        full, eighths = divmod(round(max(0.0, min(1.0, fraction)) * cells * 8), 8)
+        bar = ("█" * full + (" ▏▎▍▌▋▊▉"[eighths] if full < cells else "")).ljust(cells)
         lines = [f"{head} ▕{bar}▏ {tail}", ""]
         last = self.last_episode
         if last is not None:
@@ -125,9 +113,3 @@ class TrainingDisplay:
     def _write(self, text: str) -> None:
         self.stream.write(text)
         self.stream.flush()
-
-
-def _bar(fraction: float, width: int) -> str:
-    """A horizontal bar with eighth-of-a-cell resolution."""
-    full, part = divmod(round(max(0.0, min(1.0, fraction)) * width * 8), 8)
-    return ("█" * full + (" ▏▎▍▌▋▊▉"[part] if full < width else "")).ljust(width)

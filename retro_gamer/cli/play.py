@@ -1,18 +1,14 @@
-"""Watching a trained agent play in the terminal, drawn by retro-games' own TerminalView.
+"""`retro-gamer play`: watching a trained agent play in the terminal, drawn by retro-games' TerminalView.
 
 Each turn a PolicyInput "presses" the action with the highest Q-value; a panel beside the board shows
 every action's Q-value: what the network thinks of each move, and how sure it is.
 """
+import argparse
 import sys
 from time import perf_counter, sleep
 
-from blessed import Terminal
-from retro.errors import GameError as RetroGameError, TerminalTooSmall
-from retro.views.terminal import TerminalView
-
+from retro_gamer.cli.commands import run_directory
 from retro_gamer.errors import GameError, RetroGamerError
-from retro_gamer.game.loading import build_game, load_game_factory
-from retro_gamer.policy import PolicyInput, TrainedPolicy
 
 QUIT_KEYS = ("KEY_ENTER", "KEY_ESCAPE")
 BAR_WIDTH = 6
@@ -77,31 +73,40 @@ class QValuePanel:
             lines = [one_line[:width]]
         else:
             return
-        text = "".join(term.move_xy(x, y + row) + line.ljust(width) for row, line in enumerate(lines))
-        sys.stdout.write(text)
+        sys.stdout.write("".join(term.move_xy(x, y + i) + line.ljust(width) for i, line in enumerate(lines)))
         sys.stdout.flush()
 
 
-def play(run_dir, checkpoint: str | None = None, framerate: float = 12.0) -> str:
-    """Let the agent of ``run_dir`` play one game in this terminal until it ends or Enter or Escape is
-    pressed; return a one-line summary to print once the game screen has closed."""
+def play(args: argparse.Namespace) -> int:
+    """watch the trained agent play in the terminal
+The agent chooses the action with the highest Q-value each turn; beside the board, the
+network's Q-value of every action, the chosen one marked. Enter or Escape quits.
+"""
+    run_dir = run_directory(args.run_dir)
+    # Imported here, not above, so that 'retro-gamer --help' need not load them.
+    from blessed import Terminal
+    from retro.errors import GameError as RetroGameError, TerminalTooSmall
+    from retro.views.terminal import TerminalView
+
+    from retro_gamer.game.loading import build_game, load_game_factory
+    from retro_gamer.policy import PolicyInput, TrainedPolicy
+
     if not (sys.stdout.isatty() and sys.stdin.isatty()):
         raise RetroGamerError(
             "'retro-gamer play' draws the game in a terminal and reads Enter or Escape from the keyboard, "
             "but its input or output is not a terminal (a pipe or a file?). Run it directly in a terminal "
             "window. To measure an agent without watching it, use 'retro-gamer eval RUN_DIR'.")
-    policy = TrainedPolicy(run_dir, checkpoint)
+    policy = TrainedPolicy(run_dir, args.checkpoint)
     game = build_game(load_game_factory(policy.config.game))
     game.input_source = PolicyInput(policy, game)
     terminal = Terminal()
-    view = TerminalView(terminal, color=getattr(game, "color", "white_on_black"),
-                        show_state=getattr(game, "show_state", True))
-    game.view = view
+    game.view = view = TerminalView(terminal, color=getattr(game, "color", "white_on_black"),
+                                    show_state=getattr(game, "show_state", True))
     panel = QValuePanel(terminal, view, [action_label(key) for key in policy.action_keys])
     try:
         view.check_terminal_size(game)
         with terminal.fullscreen(), terminal.hidden_cursor(), terminal.cbreak():
-            stopped = _watch(game, policy, terminal, panel, framerate)
+            stopped = _watch(game, policy, terminal, panel, args.framerate)
     except TerminalTooSmall as error:
         width, height = game.view_size
         raise GameError(
@@ -114,10 +119,10 @@ def play(run_dir, checkpoint: str | None = None, framerate: float = 12.0) -> str
             f"The game stopped with an error on turn {game.turn_number}: {type(error).__name__}: {error}. "
             "This is a problem in the game's code, not in the agent: fix the game, then watch again."
         ) from None
-    ending = "you stopped it" if stopped else "the game ended"
     state = ", ".join(f"{key}={value}" for key, value in sorted(game.state.items()))
-    return (f"Checkpoint {policy.checkpoint_name} played {game.turn_number} turns ({ending}). "
-            f"Final state: {state}")
+    print(f"Checkpoint {policy.checkpoint_name} played {game.turn_number} turns "
+          f"({'you stopped it' if stopped else 'the game ended'}). Final state: {state}")
+    return 0
 
 
 def _watch(game, policy, terminal, panel, framerate: float) -> bool:
@@ -129,8 +134,7 @@ def _watch(game, policy, terminal, panel, framerate: float) -> bool:
             return True
         game.step()  # inside it, the PolicyInput presses the key with the highest Q-value
         if game.playing:
-            # The values the next move will be chosen from, for the board now on screen:
-            # the panel and the board tell one story.
+            # The values the next move is chosen from, beside the board they were computed from.
             panel.draw(game, policy.q_values(game))
         sleep(max(0.0, 1.0 / framerate - (perf_counter() - started)))
     panel.draw_message(game, f"Game over after {game.turn_number} turns. Enter or Escape quits.")

@@ -72,8 +72,10 @@ class ObservationEncoder:
         """The board as codes: (H*W,) uint8, or (side*side,) for an egocentric crop."""
         if not self.n_cells:
             raise ConfigError(
-                "The board cannot be encoded: the metadata has no character_set or no board_size yet.\n"
-                "Read the size from a game and give or discover the characters (discover_characters).")
+                "The board cannot be encoded: the metadata has no character_set or no board_size yet, so\n"
+                "there is no list of channels or no grid to one-hot encode. Read the size from a game\n"
+                "(metadata.board_size = game.board_size) and give the characters, or discover them:\n"
+                "metadata.character_set = discover_characters(create_game, metadata.actions, 200, rng)")
         width, height = game.board_size
         board = bytearray(width * height)
         code_of = self._code_of
@@ -113,7 +115,8 @@ class ObservationEncoder:
             raise GameError(
                 f"The egocentric view follows the agent named {name!r}, but the game has none (named "
                 f"agents: {sorted(getattr(game, 'agents_by_name', {}))}).\nSet egocentric_player in "
-                '[preprocessing] of config.toml to the name of the agent the trainer controls.')
+                "[preprocessing] of config.toml to the name of the agent the trainer controls,\n"
+                'for example: egocentric_player = "player"')
         height, width = board.shape
         framed = np.empty((height + 2 * radius, width + 2 * radius), dtype=np.uint8)
         framed.fill(self.n_channels)  # (np.full is several times slower for small arrays)

@@ -1,16 +1,8 @@
 """config.toml: every setting of a training run, in one file the learner can edit.
 
-``retro-gamer create`` writes it; ``train``, ``play``, ``info`` and TrainedPolicy read it::
-
-    [game]           how to import the game: module, path (optional), factory (optional)
-    [metadata]       the game's description: actions, reward, character_set, board_size, ...
-    [preprocessing]  how a turn becomes an observation (retro_gamer/settings.py)
-    [model]          hidden_sizes
-    [training]       how the agent learns (retro_gamer/settings.py)
-
-The published package's spellings are read too ([hyperparameters], n_layers and
-layer_size, lr_decay). Reading checks everything and raises one ConfigError listing every
-problem with its fix.
+``retro-gamer create`` writes it; ``train``, ``play``, ``info`` and TrainedPolicy read it. Reading
+accepts the published package's spellings too ([hyperparameters], n_layers and layer_size,
+lr_decay), checks everything, and raises one ConfigError listing every problem with its fix.
 """
 import difflib
 import importlib
@@ -19,7 +11,8 @@ from pathlib import Path
 
 import tomli_w
 
-from retro_gamer.errors import ConfigError, problem, problem_report, toml_key, toml_value, unknown_key_problem
+from retro_gamer.errors import (ConfigError, problem, problem_report, toml_key, toml_value,
+                                unknown_key_problem)
 from retro_gamer.game.description import GameMetadata, read_toml
 from retro_gamer.run.files import atomic_write_text
 from retro_gamer.settings import (HYPERPARAMETERS, LAYER_DEFAULTS, OLD_NAMES, OLD_SECTIONS, SECTIONS,
@@ -27,19 +20,28 @@ from retro_gamer.settings import (HYPERPARAMETERS, LAYER_DEFAULTS, OLD_NAMES, OL
                                   resolve_hyperparams)
 
 CONFIG_NAME = "config.toml"
-GAME_KEYS = ("module", "path", "factory")
+# [game]'s settings (the others are declared in retro_gamer/settings.py): what a right value is,
+# why it matters, and the fix.
+GAME_SETTINGS = {
+    "module": (lambda value: isinstance(value, str) and all(map(str.isidentifier, value.split("."))),
+               "[game] must name the Python module of the game, so that training can create new games.",
+               'module = "retro.examples.snake"   (or run retro-gamer create again)'),
+    "path": (lambda value: isinstance(value, str) and value != "",
+             "path is the folder that holds the game's module; it is added to Python's import path.",
+             'path = "/home/me/games"   or delete the line for an installed game'),
+    "factory": (is_function_path, 'factory names the function that creates a game, as "module:function".',
+                'factory = "my_game:create_game"'),
+}
+GAME_KEYS = tuple(GAME_SETTINGS)
 FILE_HEADER = ("# A retro-gamer training run. Edit [training] at any time; changing [metadata],\n"
                "# [preprocessing] or [model] makes existing checkpoints unusable (retro-gamer clean).\n\n")
 
 
 @dataclass
 class RunConfig:
-    """A run's config.toml, read and checked.
-
-    game: the [game] section {module, path?, factory?}; metadata: the game's description
-    with [preprocessing] applied; hyperparams: [model] and [training] merged, every default
-    filled in; raw: the file's tables exactly as parsed.
-    """
+    """A run's config.toml, read and checked: ``metadata`` has [preprocessing] applied,
+    ``hyperparams`` is [model] and [training] with every default filled in, ``raw`` the file's
+    tables exactly as parsed."""
     path: Path
     game: dict
     metadata: GameMetadata
@@ -86,16 +88,16 @@ def read_config(run_dir) -> RunConfig:
             found += _merge(tables["training"], {k: v for k, v in value.items() if k in known}, name)
         else:
             found += _merge(tables[section], value, name)
-    game = {key: tables["game"][key] for key in GAME_KEYS if key in tables["game"]}
+    given_game = tables["game"]
+    found += [unknown_key_problem(key, value, GAME_KEYS, "[game]") for key, value in given_game.items()
+              if key not in GAME_KEYS]
+    # A run made with the Python API (DQNTrainer) may have no [game]; one that has it needs a module.
+    for key, (right, why, fix) in GAME_SETTINGS.items():
+        if (key in given_game or key == "module" and given_game) and not right(given_game.get(key)):
+            found.append(problem(f"{key} = {toml_value(given_game.get(key))}", why, fix))
     metadata, metadata_problems = GameMetadata.parse(tables["metadata"], "[metadata]")
-    found += _game_problems(tables["game"]) + metadata_problems
-    for key, value in tables["preprocessing"].items():
-        if key in tables["metadata"] and _differ(tables["metadata"][key], value):
-            found.append(problem(
-                f"{key} = {toml_value(tables['metadata'][key])} in [metadata] and "
-                f"{key} = {toml_value(value)} in [preprocessing]",
-                f"{key} is set twice, to different values, and only one can win.",
-                f"keep {key} in [preprocessing] only"))
+    found += metadata_problems
+    found += _merge(dict(tables["metadata"]), tables["preprocessing"], "preprocessing")
     found += metadata.apply_preprocessing(tables["preprocessing"]) + metadata.problems()
     given, spelling_problems = normalize(tables["training"])
     hyperparams = {**defaults(), **given}
@@ -108,43 +110,21 @@ def read_config(run_dir) -> RunConfig:
         sizes = metadata.observe_state_sizes
         measured = set(metadata.observe_state) <= set(sizes)
         metadata.extras_size = sum(sizes[k] for k in metadata.observe_state) if measured else 0
+    game = {key: given_game[key] for key in GAME_KEYS if key in given_game}
     return RunConfig(path, game, metadata, hyperparams, raw)
 
 
-def _differ(one, other) -> bool:
-    # true == 1 in Python: epsilon = true in one section and 1.0 in another must still differ.
-    return one != other or isinstance(one, bool) != isinstance(other, bool)
-
-
 def _merge(table: dict, section: dict, name: str) -> list[str]:
-    """Add ``section``'s keys into ``table``; a key set again to another value is a problem."""
+    """Add section [name]'s keys into ``table``; a key already there with another value is a problem."""
     found = []
     for key, value in section.items():
-        if key in table and _differ(table[key], value):
+        # true == 1 in Python: epsilon = true in one section and 1.0 in another must still differ.
+        if key in table and (table[key] != value or isinstance(table[key], bool) != isinstance(value, bool)):
+            home = SETTINGS[key].section if key in SETTINGS else name
             found.append(problem(f"{key} = {toml_value(value)} in [{name}]", f"{key} is also set, to "
                                  f"{toml_value(table[key])}, in another section; only one of them can win.",
-                                 f"keep {key} in [training] only ([model] for hidden_sizes)"))
+                                 f"keep {key} in [{home}] only"))
         table[key] = value
-    return found
-
-
-def _game_problems(section: dict) -> list[str]:
-    # A run made with the Python API (DQNTrainer) may have no [game]; TrainedPolicy does not
-    # need one, and loading the game then says what to add.
-    found = [unknown_key_problem(key, value, GAME_KEYS, "[game]") for key, value in section.items()
-             if key not in GAME_KEYS]
-    module = section.get("module")
-    if section and not (isinstance(module, str) and all(part.isidentifier() for part in module.split("."))):
-        found.append(problem(f"module = {toml_value(module)}", "[game] must name the Python module of the "
-                             "game, so that training can create new games.",
-                             'module = "retro.examples.snake"   (or run retro-gamer create again)'))
-    if "path" in section and not (isinstance(section["path"], str) and section["path"]):
-        found.append(problem(f"path = {toml_value(section['path'])}", "path is the folder that holds the "
-                             "game's module; it is added to Python's import path.",
-                             'path = "/home/me/games"   or delete the line for an installed game'))
-    if "factory" in section and not is_function_path(section["factory"]):
-        found.append(problem(f"factory = {toml_value(section['factory'])}", "factory names the function that "
-                             'creates a game, as "module:function".', 'factory = "my_game:create_game"'))
     return found
 
 
@@ -152,19 +132,24 @@ def new_config(game_section: dict, metadata: GameMetadata, hyperparams: dict | N
     """The tables of a config.toml: every setting written, so the learner sees them all.
     ``hyperparams`` may hold only what differs from the defaults, in any spelling."""
     hp = resolve_hyperparams(hyperparams)
-    tables = {"game": {key: value for key, value in game_section.items() if value is not None},
-              "metadata": metadata.to_dict(), "preprocessing": metadata.preprocessing_dict()}
+    game = {key: value for key, value in game_section.items() if value is not None}
+    tables = {"game": game} if game else {}
+    tables.update(metadata=metadata.to_dict(), preprocessing=metadata.preprocessing_dict())
     for section in ("model", "training"):
         tables[section] = {name: hp[name] for name in HYPERPARAMETERS
                            if SETTINGS[name].section == section and hp[name] is not None}
-    return tables if tables["game"] else {name: t for name, t in tables.items() if name != "game"}
+    return tables
 
 
 def write_config(run_dir, config: dict) -> Path:
-    """Write ``run_dir``/config.toml atomically from new_config's tables; returns its path."""
+    """Write ``run_dir``/config.toml atomically from new_config's tables, one line per setting:
+    tomli_w writes each value (it knows TOML's quoting), but lists stay on their line, as a
+    learner editing by hand expects. Returns its path."""
     path = config_path(run_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, FILE_HEADER + config_text(config))
+    sections = [f"[{name}]\n" + "".join(f"{_key(key)} = {_inline(value)}\n" for key, value in table.items())
+                for name, table in config.items()]
+    atomic_write_text(path, FILE_HEADER + "\n".join(sections))
     return path
 
 
@@ -174,16 +159,6 @@ def save_trainer_config(run_dir, metadata: GameMetadata, hyperparams: dict) -> P
     path = config_path(run_dir)
     game = read_toml(path).get("game", {}) if path.is_file() else {}
     return write_config(run_dir, new_config(game if isinstance(game, dict) else {}, metadata, hyperparams))
-
-
-def config_text(config: dict) -> str:
-    """config.toml's text, one line per setting: tomli_w writes each value (it knows TOML's
-    quoting), but lists stay on their line, as a learner editing by hand expects."""
-    sections = []
-    for name, table in config.items():
-        lines = [f"{_key(key)} = {_inline(value)}\n" for key, value in table.items()]
-        sections.append(f"[{name}]\n" + "".join(lines))
-    return "\n".join(sections)
 
 
 def _inline(value) -> str:
@@ -197,4 +172,3 @@ def _inline(value) -> str:
 
 def _key(key: str) -> str:
     return tomli_w.dumps({key: 0}).strip()[: -len(" = 0")]
-

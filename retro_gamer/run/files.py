@@ -1,9 +1,8 @@
 """Atomic file writes: a reader sees the old file or the new one, never half of either.
 
-Every file a run gets (checkpoints, config.toml, training.log, episodes.csv, the replay
-memory) is written to a temporary file in the same folder, flushed to disk, then renamed
-over the target. A rename within one folder is atomic, so Ctrl-C, a kill or a full disk at
-any moment leaves the previous version intact.
+Every file of a run is written to a temporary file in the same folder, flushed to disk, then
+renamed over the target: a rename within one folder is atomic, so Ctrl-C, a kill or a full disk
+at any moment leaves the previous version intact.
 """
 import contextlib
 import errno
@@ -18,7 +17,7 @@ TEMP_PREFIX = ".tmp-"
 
 def atomic_write(path, data: bytes | None = None, write=None) -> None:
     """Replace ``path`` atomically with ``data``, or with what ``write(binary file)`` writes."""
-    path = Path(path)
+    path, write = Path(path), write or (lambda f: f.write(data))
     try:        # the permissions of the file replaced, or those an ordinary write would give
         mode = path.stat().st_mode & 0o777
     except OSError:
@@ -29,10 +28,7 @@ def atomic_write(path, data: bytes | None = None, write=None) -> None:
     try:
         os.chmod(temporary, mode)       # mkstemp's 0600 would hide a shared run from the others
         with os.fdopen(fd, "wb") as f:
-            if write is None:
-                f.write(data)
-            else:
-                write(f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(temporary, path)
@@ -49,7 +45,6 @@ def atomic_write(path, data: bytes | None = None, write=None) -> None:
 
 
 def atomic_write_text(path, text: str) -> None:
-    """Replace ``path`` with ``text`` (UTF-8) atomically."""
     atomic_write(path, text.encode("utf-8"))
 
 
@@ -68,9 +63,8 @@ def is_temporary(path) -> bool:
 
 
 def remove_temporaries(folder) -> None:
-    """Delete the temporary files that killed writes left in ``folder``. An atomic write removes its
-    own on any error or Ctrl-C, but a process killed outright (SIGKILL, a power cut) cannot; no
-    reader opens them. Links are removed as links, never followed."""
+    """Delete the temporary files left in ``folder`` by writes killed outright (SIGKILL, a power cut:
+    any other error removes its own). Links are removed as links, never followed."""
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         for path in list(Path(folder).iterdir()):
             if is_temporary(path) and (path.is_symlink() or path.is_file()):
@@ -79,11 +73,11 @@ def remove_temporaries(folder) -> None:
 
 def describe_write_error(error: OSError) -> str:
     """What went wrong when a file could not be written, and what to do about it."""
-    advice = {errno.ENOSPC: "The disk is full: free some space (or move the run to another disk).",
-              getattr(errno, "EDQUOT", errno.ENOSPC): "The disk is full: free some space (or move the run).",
-              errno.EACCES: "You may not write there: check the permissions of the folder and its files.",
-              errno.EPERM: "You may not write there: check the permissions of the folder and its files.",
-              errno.EROFS: "The disk is read-only: copy the run to a folder you can write to."}
+    full = "The disk is full: free some space (or move the run to another disk)."
+    denied = "You may not write there: check the permissions of the folder and its files."
+    read_only = "The disk is read-only: copy the run to a folder you can write to."
+    advice = {errno.ENOSPC: full, getattr(errno, "EDQUOT", errno.ENOSPC): full, errno.EACCES: denied,
+              errno.EPERM: denied, errno.EROFS: read_only}
     where = f" {error.filename}" if error.filename else " to the disk"
     reason = error.strerror or str(error) or type(error).__name__
     return f"Could not write{where} ({reason}). {advice.get(error.errno, 'Check the disk and the path.')}"

@@ -1,16 +1,8 @@
-"""A run's two records, written while it learns and read back by info, plot and the display.
-
-- ``training.log``: the [INIT] lines describing the network, a header per session, then one
-  line per checkpoint, the averages of the episodes since the last one (SPEC §7)::
-
-    [ep_0100]  ep=0001-0100  avg_reward=-31.4  avg_steps=47  epsilon=0.938  avg_loss=7.2  time=0m12s
-               total=0m12s          (one line)
-
-- ``episodes.csv``: one row per episode: ``episode,total_reward,steps,epsilon,avg_loss,seconds``.
-
-Both are rewritten atomically at each addition (they are small), so a crash never leaves
-half a line. Reading is forgiving: a line or row that cannot be read (a hand edit, a file
-cut short) is skipped, and an episode recorded twice (training resumed from an earlier
+"""A run's two records, written while it learns and read back by info, plot and the display:
+training.log (the [INIT] lines describing the network, a header per session, then a line per
+checkpoint) and episodes.csv (a row per episode). Both are rewritten atomically at each addition
+(they are small), so a crash never leaves half a line. Reading is forgiving: a line or row that
+cannot be read is skipped, and an episode recorded twice (training resumed from an earlier
 checkpoint) keeps its later record.
 """
 import csv
@@ -64,13 +56,18 @@ def parse_checkpoint_line(line: str) -> dict | None:
     episodes = re.fullmatch(r"(\d+)-(\d+)", fields.get("ep", ""))
     if not episodes:
         return None
-    record = {"name": start.group("name"), "first_episode": int(episodes.group(1)),
-              "episode": int(episodes.group(2)), "line": line}
-    for key in ("avg_reward", "avg_steps", "epsilon", "avg_loss"):
-        record[key] = _number(fields.get(key))
-    record["seconds"] = parse_duration(fields.get("time", ""))
-    record["total_seconds"] = parse_duration(fields.get("total", ""))
-    return record
+    averages = {key: _number(fields.get(key)) for key in ("avg_reward", "avg_steps", "epsilon", "avg_loss")}
+    return {"name": start.group("name"), "first_episode": int(episodes.group(1)),
+            "episode": int(episodes.group(2)), **averages, "seconds": parse_duration(fields.get("time", "")),
+            "total_seconds": parse_duration(fields.get("total", "")), "line": line}
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isinf(value) else value
 
 
 def read_text(path: Path) -> str:
@@ -83,7 +80,6 @@ def read_text(path: Path) -> str:
 
 
 def append_log(run_dir, line: str) -> None:
-    """Add a line to training.log."""
     path = Path(run_dir) / LOG_FILE
     atomic_write_text(path, read_text(path) + line + "\n")
 
@@ -99,23 +95,17 @@ def append_episodes(run_dir, rows: list[dict]) -> None:
 def keep_episodes_up_to(run_dir, episode: int) -> None:
     """Drop the episodes.csv rows after ``episode``: training resumes from a checkpoint before them."""
     path = Path(run_dir) / EPISODES_FILE
-    rows = list(csv.reader(io.StringIO(read_text(path))))
-    kept = [row for row in rows[1:] if row and row[0].isdigit() and int(row[0]) <= episode]
-    if len(kept) != len(rows[1:]):
-        out = io.StringIO(EPISODES_HEADER)
-        out.seek(0, io.SEEK_END)
-        csv.writer(out, lineterminator="\n").writerows(kept)
-        atomic_write_text(path, out.getvalue())
+    rows = read_text(path).splitlines()[1:]
+    kept = [row for row in rows if row.split(",")[0].isdecimal() and int(row.split(",")[0]) <= episode]
+    if len(kept) != len(rows):
+        atomic_write_text(path, EPISODES_HEADER + "".join(row + "\n" for row in kept))
 
 
 def read_checkpoint_history(run_dir) -> list[dict]:
     """Every checkpoint line of training.log, parsed, by episode (a later line of an episode wins)."""
-    by_episode = {}
-    for line in read_text(Path(run_dir) / LOG_FILE).splitlines():
-        record = parse_checkpoint_line(line)
-        if record is not None:
-            by_episode[record["episode"]] = record
-    return [by_episode[episode] for episode in sorted(by_episode)]
+    lines = read_text(Path(run_dir) / LOG_FILE).splitlines()
+    by_episode = {record["episode"]: record for record in map(parse_checkpoint_line, lines) if record}
+    return [record for _, record in sorted(by_episode.items())]
 
 
 def read_episodes(run_dir) -> dict[str, list[float]]:
@@ -124,16 +114,9 @@ def read_episodes(run_dir) -> dict[str, list[float]]:
     for row in csv.DictReader(io.StringIO(read_text(Path(run_dir) / EPISODES_FILE))):
         try:
             values = {name: float(row[name]) for name in EPISODE_COLUMNS}
-        except (KeyError, TypeError, ValueError):
+            rows[int(values["episode"])] = values
+        except (KeyError, TypeError, ValueError, OverflowError):        # OverflowError: episode = inf
             continue
-        rows[int(values["episode"])] = values
-    ordered = [rows[episode] for episode in sorted(rows)]
+    ordered = [values for _, values in sorted(rows.items())]
     return {name: [row[name] for row in ordered] for name in EPISODE_COLUMNS} if ordered else {}
 
-
-def _number(text: str | None) -> float | None:
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isinf(value) else value

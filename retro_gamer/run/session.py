@@ -1,17 +1,13 @@
 """Who may work on a run, and how a command stops: the one place for locks and stop signals.
 
-**One trainer per run.** ``train`` and ``clean`` hold RUN_DIR/.lock while they change the run's
-files, so that two of them never interleave training.log and episodes.csv or remove a
-checkpoint being written. The lock is the operating system's (``fcntl.flock``): it goes with
-its process however that ends, SIGKILL and power cuts included, so a lock left behind never
-blocks the next ``train``. The file keeps the holder's process id and command, for the message
-that refuses a second one.
+One trainer per run: ``train`` and ``clean`` hold RUN_DIR/.lock while they change the run's files.
+The lock is the operating system's (``fcntl.flock``): it goes with its process however that ends,
+SIGKILL and power cuts included, so a lock left behind never blocks the next ``train``.
 
-**Stopping.** Ctrl-C (SIGINT) raises KeyboardInterrupt; while training, a plain ``kill``
-(SIGTERM) and a closed terminal (SIGHUP) do the same (``stop_signals``), so that the finished
-episodes are saved before the process ends. A checkpoint, or the bookkeeping of a finished
-episode, runs under ``deferred_stop``: a stop signal then takes effect when it is over, so the
-files always agree with each other.
+Stopping: while training, a plain ``kill`` (SIGTERM) and a closed terminal (SIGHUP) stop like
+Ctrl-C, so that the finished episodes are saved before the process ends; a checkpoint is written
+under ``deferred_stop``, so that the files always agree with each other. A signal the process was
+told to ignore (nohup) stays ignored.
 """
 import contextlib
 import os
@@ -29,8 +25,7 @@ except ImportError:          # Windows: no flock; a run is then not protected fr
     fcntl = None
 
 LOCK_FILE = ".lock"
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
-                     if hasattr(signal, name))
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 _held: set[Path] = set()     # the locks this process holds: taking one again inside is a no-op
 
 
@@ -52,10 +47,9 @@ def run_lock(run_dir, doing: str):
                 "working on one run would mix up its checkpoints and records, so this one stops here. Wait "
                 "for the other to finish, or stop it (Ctrl-C in its terminal, or kill with its process id: "
                 "the finished episodes are kept), then run the command again.") from None
-        lock.truncate(0)
-        lock.write(f"process {os.getpid()} is {doing} it ({' '.join(sys.argv[:3]) or 'python'}, since "
-                   f"{time.strftime('%H:%M:%S')})\n")
-        lock.flush()
+        lock.truncate(0)         # then name the holder, for the message above in a second process
+        print(f"process {os.getpid()} is {doing} it ({' '.join(sys.argv[:3]) or 'python'}, since "
+              f"{time.strftime('%H:%M:%S')})", file=lock, flush=True)
         _held.add(path)
         try:
             yield
@@ -64,16 +58,12 @@ def run_lock(run_dir, doing: str):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _handling(handler, numbers) -> dict:
-    """Install ``handler`` for these signals (main thread only); returns the previous handlers."""
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-    return {number: signal.signal(number, handler) for number in numbers}
-
-
 @contextlib.contextmanager
 def _signals(handler, numbers):
-    previous = _handling(handler, numbers)
+    """``handler`` handles these signals in the block (Python sets handlers in the main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        numbers = []
+    previous = {number: signal.signal(number, handler) for number in numbers}
     try:
         yield
     finally:
@@ -81,20 +71,15 @@ def _signals(handler, numbers):
             signal.signal(number, old)
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def stop_signals():
-    """Inside the block, SIGTERM and SIGHUP stop like Ctrl-C. A signal the process was told to
-    ignore (nohup) stays ignored."""
-    return _signals(_interrupt, [n for n in STOP_SIGNALS[1:] if signal.getsignal(n) == signal.SIG_DFL])
+    """Inside the block, SIGTERM and SIGHUP stop like Ctrl-C, whose handler raises KeyboardInterrupt."""
+    unhandled = [number for number in STOP_SIGNALS[1:] if signal.getsignal(number) == signal.SIG_DFL]
+    return _signals(signal.default_int_handler, unhandled)
 
 
 @contextlib.contextmanager
 def deferred_stop():
-    """Let the block finish before a stop signal takes effect (then KeyboardInterrupt). Only
-    signals with a Python handler are deferred: one the process ignores stays ignored."""
+    """Let the block finish before a stop signal takes effect (then KeyboardInterrupt)."""
     received = []
     with _signals(lambda signum, frame: received.append(signum),
                   [n for n in STOP_SIGNALS if callable(signal.getsignal(n))]):

@@ -8,9 +8,14 @@ import time
 
 import numpy as np
 
-from retro_gamer.environment import GameEnvironment
-from retro_gamer.games import load_game_factory, metadata_for_game, resolve_game
-from retro_gamer.observation import encode_cell_by_cell
+import sys
+from pathlib import Path
+
+from retro_gamer.game.environment import GameEnvironment, metadata_for_game
+from retro_gamer.game.loading import load_game_factory, resolve_game
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from reference_encoder import encode_cell_by_cell  # noqa: E402  (the tests' obvious encoder)
 
 TURNS = 3000
 

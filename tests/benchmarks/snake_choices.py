@@ -1,0 +1,114 @@
+"""What each choice does to learning snake: apples per greedy game after the default 1000 episodes.
+
+Every choice is trained with every default of retro-gamer (1000 episodes, the reference page's
+[training] values) but the one it names, on seeds 1, 2 and 3 (`create --seed`); then the final
+agent plays 100 greedy games (no exploration, seeded), cut at max_turns_per_episode = 2000, and
+the apples it eats are counted (snake adds 50 to its score per apple). Runs go two at a time, in
+fresh processes.
+
+    python tests/benchmarks/snake_choices.py                     # every choice, about an hour
+    python tests/benchmarks/snake_choices.py --only "egocentric r=5" --seeds 1
+    python tests/benchmarks/snake_choices.py --episodes 300 --games 20   # a quick look
+
+Prints one row per choice: apples per game (median of the seeds' means, then each seed's mean),
+training seconds (mean over seeds). docs/choosing-what-the-agent-sees.md explains the table.
+"""
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+EGO = {"egocentric": True, "egocentric_player": "Snake head"}
+CHOICES = {  # name: ([preprocessing] settings, [training] settings), on top of every default
+    "whole board, MLP": ({"egocentric": False, "spatial": False}, {}),
+    "whole board, CNN": ({"egocentric": False, "spatial": True}, {}),
+    "egocentric r=3": ({**EGO, "egocentric_radius": 3}, {}),
+    "egocentric r=5": ({**EGO, "egocentric_radius": 5}, {}),
+    "egocentric r=7": ({**EGO, "egocentric_radius": 7}, {}),
+    "egocentric r=5, no observe_state": ({**EGO, "egocentric_radius": 5, "observe_state": []}, {}),
+    "egocentric r=5, CNN": ({**EGO, "egocentric_radius": 5, "spatial": True}, {}),
+    "egocentric r=5, double DQN": ({**EGO, "egocentric_radius": 5}, {"double_dqn": True}),
+    "egocentric r=5, prioritized replay": ({**EGO, "egocentric_radius": 5}, {"prioritize_experiences": True}),
+    "egocentric r=5, learning_rate_decay 1.0": ({**EGO, "egocentric_radius": 5}, {"learning_rate_decay": 1.0}),
+}
+
+
+def child(name: str, seed: int, episodes: int, games: int) -> dict:
+    """Train one choice on one seed, then count the apples of greedy games."""
+    sys.path.insert(0, str(REPO))
+    import random
+
+    from retro.examples.snake import create_game
+
+    from retro_gamer import DQNTrainer, GameMetadata, TrainedPolicy
+    from retro_gamer.game.environment import GameEnvironment
+
+    preprocessing, training = CHOICES[name]
+    with tempfile.TemporaryDirectory() as run_dir:
+        metadata = GameMetadata.from_pyproject("retro.examples.snake")
+        trainer = DQNTrainer(create_game, metadata, run_dir, preprocessing=preprocessing,
+                             training_episodes=episodes, seed=seed, **training)
+        started = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - started
+        policy = TrainedPolicy(run_dir)
+    env = GameEnvironment(create_game, policy.metadata)
+    random.seed(1000 + seed)
+    apples = []
+    for _ in range(games):
+        env.new_episode()
+        for _ in range(trainer.hp["max_turns_per_episode"]):
+            _, done = env.advance(policy.get_action(env.game))
+            if done:
+                break
+        apples.append(env.game.state["score"] / 50)
+    return {"apples": statistics.mean(apples), "seconds": seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", default="", help="comma-separated choice names (default: all)")
+    parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--episodes", type=int, default=1000)
+    parser.add_argument("--games", type=int, default=100)
+    parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.seed, args.episodes, args.games)))
+        return
+    names = [n for n in CHOICES if not args.only or n in args.only.split(",")]
+    seeds = [int(s) for s in args.seeds.split(",")]
+
+    def run(job):
+        name, seed = job
+        out = subprocess.run([sys.executable, __file__, "--child", name, "--seed", str(seed), "--episodes",
+                              str(args.episodes), "--games", str(args.games)], capture_output=True, text=True)
+        if out.returncode:
+            raise RuntimeError(f"{name} seed {seed}: {out.stderr[-2000:]}")
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"  {name:<42} seed {seed}: {result['apples']:6.2f} apples/game, {result['seconds']:6.0f} s",
+              flush=True)
+        return name, seed, result
+
+    with ThreadPoolExecutor(args.parallel) as pool:
+        results = list(pool.map(run, [(name, seed) for name in names for seed in seeds]))
+    print(f"\n| choice | apples per greedy game (median; seeds {args.seeds}) | training seconds |")
+    print("|---|---|---|")
+    for name in names:
+        rows = [r for n, _, r in results if n == name]
+        apples = [r["apples"] for r in rows]
+        per_seed = ", ".join(f"{a:.1f}" for a in apples)
+        print(f"| {name} | {statistics.median(apples):.1f} ({per_seed}) | "
+              f"{statistics.mean(r['seconds'] for r in rows):.0f} |")
+
+
+if __name__ == "__main__":
+    main()
