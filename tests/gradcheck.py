@@ -1,7 +1,5 @@
 """Central-difference gradients, to check hand-written backward passes (float64 only),
 and the relative error the engine tests compare arrays with."""
-from __future__ import annotations
-
 import numpy as np
 
 

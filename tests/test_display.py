@@ -66,7 +66,7 @@ def test_terminal_display_redraws_in_place():
     redraw = stream.getvalue()[len(first_draw):]
     # Back up over everything drawn before, clear it, then draw the whole block again.
     assert redraw.startswith(f"\r<UP{drawn_lines - 1}><EOS>")
-    assert "avg reward  -4.1" in redraw
+    assert "avg reward  (last -4.1)" in redraw
 
 
 def test_episode_updates_redraw_only_the_progress_lines(monkeypatch):
@@ -139,4 +139,4 @@ def test_real_blessed_terminal_sequences():
     shown.on_checkpoint(checkpoint(100, -31.4))
     shown.close()
     text = ANSI.sub("", stream.getvalue())
-    assert "avg reward  -31.4" in text and "100/300 episodes" in text
+    assert "avg reward  (last -31.4)" in text and "100/300 episodes" in text

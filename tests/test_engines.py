@@ -10,8 +10,6 @@ on: empty, a few occupied cells, every cell occupied (the CNN's dense fallback),
 one (the MLP's one-board path) and of 64, an egocentric window (an off-board channel), extras
 only (board = false). Last, one DQNAgent driven by either engine learns the same weights.
 """
-from __future__ import annotations
-
 from functools import partial
 from types import SimpleNamespace
 from typing import NamedTuple
@@ -125,18 +123,9 @@ CASES = {
     "cnn-no-extras": Case(game(**SMALL, extras=0), "sparse", "sparse", forced=True),
 }
 
-EMPTY_CNN_BACKWARD_BUG = pytest.mark.xfail(
-    raises=ValueError, strict=True,
-    reason="BUG in fast/sparse_conv.py sparse_conv_backward: a batch without any occupied cell takes the "
-           "sparse path, whose backward fails on neighbours.reshape(0, -1) "
-           "('cannot reshape array of size 0')")
-
-
-def cases(with_backward: bool = False):
-    """The names of CASES; with_backward: the empty CNN boards marked with the bug they meet."""
-    return [pytest.param(name, id=name,
-                         marks=EMPTY_CNN_BACKWARD_BUG if with_backward and name == "cnn-empty" else ())
-            for name in CASES]
+def cases():
+    """The names of CASES, as test parameters."""
+    return [pytest.param(name, id=name) for name in CASES]
 
 
 def twins(meta: GameMetadata, seed: int = 1, dtype=np.float32):
@@ -154,9 +143,9 @@ def convolutions_on_grid(*nets) -> None:
 
     Then, on one-hot boards, every convolution output is a sum of multiples of 2^-16 small
     enough to be exact in float32, whatever order an engine adds in. Otherwise a unit whose
-    input is within rounding of zero (about one in ten million, so once in a few batches of
-    64 boards of 96 channels) is switched on in one engine and off in the other, and the
-    gradients differ by that unit's whole share: rounding, not a difference of the engines.
+    input is within rounding of zero (about one in ten million: once in a few dozen batches of
+    64 boards with 96 channels a cell) is switched on in one engine and off in the other, and
+    the gradients differ by that unit's whole share: rounding, not a difference of the engines.
     """
     for net in nets:
         for name, p in net.params.items():
@@ -244,7 +233,7 @@ def test_q_values_of_forward_codes_match(name, batch, setup):
 
 
 @pytest.mark.parametrize("batch", [1, 64])
-@pytest.mark.parametrize("name", cases(with_backward=True))
+@pytest.mark.parametrize("name", cases())
 def test_every_gradient_after_forward_codes_matches(name, batch, setup):
     case, plain_net, fast_net, rng = setup
     codes, extras = boards(case.meta, case.kind, batch, rng)
@@ -336,7 +325,7 @@ CLIPPED = [False, True, False, True, True]
 
 
 @pytest.mark.parametrize("batch", [1, 64])
-@pytest.mark.parametrize("name", cases(with_backward=True))
+@pytest.mark.parametrize("name", cases())
 def test_weights_and_moments_after_clipped_adam_steps_match(name, batch, setup):
     # Each engine computes its gradients on the same batches and clips them with its own
     # clip_grad_norm; they must agree. Then both Adams step with the same gradient values.

@@ -1,7 +1,5 @@
 """dqn/replay.py: the replay memory checked against a plain list of transitions, prioritized
 sampling against its formulas, the sum-tree against a cumulative sum, and exact save/restore."""
-from __future__ import annotations
-
 import io
 from collections import deque
 

@@ -108,9 +108,6 @@ def test_empty_boards_are_the_background_everywhere():
     np.testing.assert_allclose(cache.a2, a2, rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.xfail(raises=ValueError, strict=True,
-                   reason="BUG in fast/sparse_conv.py sparse_conv_backward: with no occupied cell in the "
-                          "whole batch, neighbours.reshape(0, -1) raises 'cannot reshape array of size 0'")
 def test_gradients_of_a_batch_of_empty_boards_match_the_dense_ones():
     shape = (2, 4, 6)
     codes = np.zeros((3, 24), np.uint8)

@@ -163,8 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     except RetroGamerError as error:
         message = str(error)
     except BrokenPipeError:
-        # Whoever read our output stopped early (retro-gamer info RUN | head): stop quietly, and
-        # point stdout at nothing so that Python's final flush cannot complain either.
+        # Our reader left early (info RUN | head): stop quietly, stdout to nowhere for Python's last flush.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except OSError as error:

@@ -13,6 +13,7 @@ BLOCKS = " ▁▂▃▄▅▆▇█"
 FIGURE_FORMATS = (".png", ".svg", ".pdf")
 LABEL_WIDTH = 9  # room for labels such as '-1234.5' beside the y axis
 CHECKPOINT_FIGURES = ("avg_reward", "avg_steps", "avg_loss", "epsilon")  # keys of a checkpoint record
+Curve = tuple[str, list[float], list[float]]  # a chart's title, its episodes (x) and its values (y)
 
 
 def resample(values: list[float], width: int) -> list[float]:
@@ -75,9 +76,8 @@ def labelled_chart(title: str, episodes: list, values: list[float], width: int, 
     return [line[:width].ljust(width) for line in lines]
 
 
-def chart_grid(curves: list[tuple[str, list[float], list[float]]], width: int, height: int,
-               min_width: int) -> list[str]:
-    """Charts of curves (title, episodes, values), 4, 2 or 1 to a row: as many as get ``min_width``."""
+def chart_grid(curves: list[Curve], width: int, height: int, min_width: int) -> list[str]:
+    """The charts of the curves, 4, 2 or 1 to a row: as many as get ``min_width`` columns each."""
     per_row = next(n for n in (4, 2, 1) if n * min_width + 2 * (n - 1) <= width or n == 1)
     panel_width = (width - 2 * (per_row - 1)) // per_row
     panels = [labelled_chart(title, x, values, panel_width, height) for title, x, values in curves]
@@ -88,7 +88,7 @@ def chart_grid(curves: list[tuple[str, list[float], list[float]]], width: int, h
     return lines
 
 
-def checkpoint_curves(history: list[dict]) -> list[tuple[str, list[float], list[float]]]:
+def checkpoint_curves(history: list[dict]) -> list[Curve]:
     """The curves of the checkpoint averages (records of training.log's lines), one point per
     checkpoint; a figure missing from a hand-edited line is a gap (NaN)."""
     episodes = [record["episode"] for record in history]
@@ -97,7 +97,7 @@ def checkpoint_curves(history: list[dict]) -> list[tuple[str, list[float], list[
             for key in CHECKPOINT_FIGURES]
 
 
-def learning_curves(run_dir: str | Path) -> tuple[list[tuple[str, list[float], list[float]]], str]:
+def learning_curves(run_dir: str | Path) -> tuple[list[Curve], str]:
     """A run's four curves (reward, steps, loss, epsilon) and where they come from: per episode from
     episodes.csv when there is one, else the checkpoint averages of training.log; ([], "") if neither."""
     episodes = read_episodes(run_dir)
@@ -114,7 +114,7 @@ def learning_curves(run_dir: str | Path) -> tuple[list[tuple[str, list[float], l
     return [(title, episodes["episode"], values) for title, values in zip(titles, columns)], source
 
 
-def save_figure(curves: list[tuple[str, list[float], list[float]]], path: str | Path, title: str) -> None:
+def save_figure(curves: list[Curve], path: str | Path, title: str) -> None:
     """Save the curves as a 2x2 figure (PNG, SVG or PDF, from the file's extension)."""
     path = Path(path)
     if path.suffix.lower() not in FIGURE_FORMATS:

@@ -1,6 +1,6 @@
-"""What the commands of ``retro-gamer`` do (play: cli/play.py). A command's docstring is its help,
-its first line the summary in ``retro-gamer --help``. Each imports what it needs when it runs, so that
-the command line starts at once."""
+"""What the commands of ``retro-gamer`` do (play's is in cli/play.py); a command's docstring is its help.
+Each imports what it needs when it runs, so that ``retro-gamer --help`` answers at once.
+"""
 import argparse
 import shlex
 import shutil
@@ -18,8 +18,8 @@ def run_directory(text: str) -> Path:
     run_dir = Path(text)
     if not (run_dir / "config.toml").is_file():
         why = "the folder has no config.toml" if run_dir.is_dir() else "the folder does not exist"
-        raise RetroGamerError(f"There is no training run at '{text}': {why}. A run folder is made by "
-                              f"'retro-gamer create --game GAME --output {text}'; or check the path.")
+        raise RetroGamerError(f"There is no training run at '{text}': {why}. Make one with "
+                              f"'retro-gamer create --game GAME --output {text}', or check the path.")
     return run_dir
 
 
@@ -220,9 +220,9 @@ learning. --output saves a figure instead (pip install "retro-gamer-numpy[plot]"
 
 def evaluate(args: argparse.Namespace) -> int:
     """compare checkpoints over many greedy games
-Checkpoints play games without exploring (always the highest Q-value), each the same games
-(the same seed), so the comparison is fair; prints the mean, median and best reward and
-length of their games side by side. Games are cut at max_turns_per_episode. For example:
+Each checkpoint plays the same games (the same seed) greedily, always taking the highest
+Q-value, so the comparison is fair; prints the mean, median and best reward and length of
+their games side by side. Games are cut at max_turns_per_episode. For example:
   retro-gamer eval runs/snake/ --checkpoint ep_0100 final --episodes 50
 """
     run_dir = run_directory(args.run_dir)

@@ -1,8 +1,7 @@
 """The training display: how far training has gone, and how learning is going.
 
-In a terminal, a dashboard redrawn in place: charts of the checkpoint averages (one bar per checkpoint,
-so a resumed run shows its whole history), then a progress bar and the last episode, updated every
-episode. When the output is not a terminal (CI, a pipe, a file): the checkpoint lines of training.log.
+In a terminal, a dashboard redrawn in place: charts of the checkpoint averages of the whole run, then a
+progress bar and the last episode. Otherwise (CI, a pipe, a file): the checkpoint lines of training.log.
 """
 import sys
 from time import perf_counter
@@ -35,7 +34,7 @@ class TrainingDisplay:
         self._lines_on_screen, self._last_draw = 0, 0.0
 
     def start(self) -> None:
-        self._write(START_MESSAGE + "\n")
+        print(START_MESSAGE, file=self.stream, flush=True)
         if self.live:
             self._draw()
 
@@ -54,17 +53,17 @@ class TrainingDisplay:
         if self.live:
             self._draw()
         else:
-            self._write(record["line"] + "\n")
+            print(record["line"], file=self.stream, flush=True)
 
     def close(self) -> None:
         """Leave the cursor on a fresh line below the display."""
         if self.live and self._lines_on_screen:
             self._draw()
-            self._write("\n")
+            print(file=self.stream, flush=True)
             self._lines_on_screen = 0
 
     def chart_lines(self, width: int) -> list[str]:
-        """The four checkpoint charts, four across on a wide terminal, else two by two."""
+        """The four checkpoint charts, four across on a wide terminal, else two by two (or one by one)."""
         if not self.history:
             return ["Charts of the checkpoint averages appear here after the first checkpoint."[:width]]
         return chart_grid(checkpoint_curves(self.history), width, height=3, min_width=26)
@@ -106,10 +105,7 @@ class TrainingDisplay:
             lines = self.chart_lines(width) + self.progress_lines(width)
             up, clear = self._lines_on_screen - 1, self.terminal.clear_eos
             self._lines_on_screen = len(lines)
-        self._write("\r" + (self.terminal.move_up(up) if up > 0 else "") + clear
-                    + "\n".join(line + self.terminal.clear_eol for line in lines))
+        text = "\n".join(line + self.terminal.clear_eol for line in lines)
+        print("\r" + (self.terminal.move_up(up) if up > 0 else "") + clear + text, end="",
+              file=self.stream, flush=True)
         self._last_draw = perf_counter()
-
-    def _write(self, text: str) -> None:
-        self.stream.write(text)
-        self.stream.flush()

@@ -44,8 +44,13 @@ class FlatArrays(dict):
         offset = 0
         for name, shape in shapes.items():
             block = self.flat[offset:offset + int(np.prod(shape))]
-            self[name] = block.reshape(shape[::-1]).T if len(shape) == 2 else block.reshape(shape)
+            view = block.reshape(shape[::-1]).T if len(shape) == 2 else block.reshape(shape)
+            dict.__setitem__(self, name, view)
             offset += block.size
+
+    def __setitem__(self, name, value):
+        raise TypeError(f"Replacing the array {name!r} would detach it from the flat vector that Adam "
+                        f"updates; copy into it instead: arrays[{name!r}][...] = value")
 
 
 class FastNetwork:

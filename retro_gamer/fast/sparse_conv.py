@@ -185,7 +185,9 @@ def sparse_conv_backward(d_a2: np.ndarray, cache: SparseConvCache, w2: np.ndarra
     with_zeros = np.concatenate([d_z2_active, np.zeros((1, d_z2_active.shape[1]), d_z2.dtype)])
     mirrored = _patch_rows(*cache.active1, height, width)[:, ::-1]   # offset (i, j) reads (1 - i, 1 - j)
     neighbours = with_zeros[row_of_cell.reshape(-1)[mirrored]]                        # (n1, 9, F2)
-    d_a1_active = neighbours.reshape(len(mirrored), -1) @ w2.transpose(2, 3, 0, 1).reshape(-1, n_filters1)
+    # (an explicit width: a batch of empty boards has no active cell, and -1 cannot size an empty array)
+    w2_rows = w2.transpose(2, 3, 0, 1).reshape(-1, n_filters1)
+    d_a1_active = neighbours.reshape(len(mirrored), len(w2_rows)) @ w2_rows
     # Summed over all cells: each output cell sends w2[:, :, i, j].T times its gradient to
     # its neighbour at offset (i - 1, j - 1), if that neighbour is on the board. So the sum
     # is, for each (i, j), w2[:, :, i, j].T times the window sum above.

@@ -1,10 +1,8 @@
 """Checkpoints: naming, finding, reading and refusing the ``.npz`` files of a run.
 
-A checkpoint is a plain ``.npz`` archive of arrays: the two networks' weights (under PyTorch's
-names), Adam's moments, the counters and random-number states of training, and the settings
-that fix the network's shape (docs/reference.md, "Checkpoint contents", lists every key). It is
-read with ``numpy.load(allow_pickle=False)``, so opening one a classmate sent you can never run
-code; any other file is refused with a message saying what it is and what to do.
+A checkpoint is a plain ``.npz`` archive of arrays (docs/reference.md, "Checkpoint contents", lists
+them), read with ``numpy.load(allow_pickle=False)``: opening one a classmate sent you can never run
+code. Any other file is refused with a message saying what it is and what to do.
 """
 import contextlib
 import io
@@ -21,11 +19,10 @@ from retro_gamer.run.files import is_temporary
 CHECKPOINT_DIR = "checkpoints"
 FORMAT = "retro-gamer-numpy checkpoint v1"
 _EPISODE_NAME = re.compile(r"^ep_(\d+)\.(?:npz|pt)$")
-# A checkpoint is stored uncompressed, so its arrays take about as much room as the file: one
-# claiming to unpack into far more ("zip bomb") would only exhaust the memory.
+# Checkpoints are stored uncompressed: a file claiming to unpack into far more is a "zip bomb".
 MAX_UNPACKED_RATIO, MAX_UNPACKED_SLACK = 8, 64 * 2**20
-# Settings that fix the network's shape or the meaning of its inputs and outputs: a checkpoint
-# trained with other values cannot be resumed. Each comes with the reason a user reads.
+# Settings that fix the network's shape or what its inputs and outputs mean, each with the reason
+# a checkpoint trained with another value cannot be resumed.
 SHAPE_FIXING_FIELDS = {
     "actions": "the actions the agent can take (changes the output layer size)",
     "reward": "the reward signal: Q-values learned for the old reward mean nothing for the new one",
@@ -79,9 +76,8 @@ def published_checkpoints(run_dir) -> list:
 
 
 def latest_checkpoint(run_dir):
-    """The ``ep_*.npz`` with the highest episode number (``final.npz`` if there is none), or None.
-    A run holding only the published package's ``.pt`` files gives one of those, so that
-    whoever loads it learns why it cannot be used instead of silently starting afresh."""
+    """The ``ep_*.npz`` with the highest episode number (``final.npz`` if there is none), or None. In a run
+    of the published package, its latest ``.pt``: whoever loads it learns why it cannot be used."""
     checkpoints = list_checkpoints(run_dir) or published_checkpoints(run_dir)
     episodes = [p for p in checkpoints if episode_of(p) is not None]
     return (episodes or checkpoints or [None])[-1]
@@ -99,10 +95,9 @@ def previous_checkpoint(run_dir, before: Path) -> Path | None:
 
 
 def resolve_checkpoint(run_dir, name: str):
-    """The file a user means by ``name``: ``ep_0100``, ``ep_0100.npz``, ``final`` or a path to a
-    file inside RUN_DIR/checkpoints/ (links resolved first: nothing outside can be named).
-    Temporary files and saved replay memories are refused. In a packaged policy folder
-    only the plain names are accepted."""
+    """The file a user means by ``name``: ``ep_0100``, ``ep_0100.npz``, ``final`` or a path to a file
+    inside RUN_DIR/checkpoints/ (links resolved first: nothing outside can be named), never a temporary
+    file or a saved replay memory. In a packaged policy folder, only a plain name."""
     given = Path(name if name.endswith((".npz", ".pt")) else name + ".npz")
     how = f"Name one as ep_0100, ep_0100.npz or final (list them with 'retro-gamer info {run_dir}')."
     available = ", ".join(Path(p.name).stem for p in list_checkpoints(run_dir)) or "none"
@@ -157,7 +152,7 @@ def read_checkpoint(source, name: str | None = None) -> dict[str, np.ndarray]:
                                f"an .npz archive written by 'retro-gamer train {run}'; pass one of those.")
 
     def dangerous(what: str) -> CheckpointError:
-        return CheckpointError(f"{label} was refused: {what}. Nothing in this file was run or unpacked. "
+        return CheckpointError(f"{label} was refused: {what}. Nothing in this file was run. "
                                "Do not use it; ask its author for a checkpoint written by retro-gamer.")
 
     def broken(detail: str) -> CheckpointError:
@@ -176,12 +171,11 @@ def read_checkpoint(source, name: str | None = None) -> dict[str, np.ndarray]:
         raise CheckpointError(f"Checkpoint {label} cannot be read: {error.strerror or error}.") from None
     if not data:
         raise broken("the file is empty (0 bytes)")
-    if data.startswith(b"\x93NUMPY"):
-        raise foreign("it is a single NumPy array (.npy)")
     if data[:1] == b"\x80":           # how every pickle of protocol 2 or later begins
         raise pickled
-    if not data.startswith(b"PK"):
-        raise foreign("it is not an .npz archive at all")
+    if not data.startswith(b"PK"):    # an .npz is a zip archive
+        raise foreign("it is a single NumPy array (.npy)" if data.startswith(b"\x93NUMPY")
+                      else "it is not an .npz archive at all")
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             unpacked = sum(entry.file_size for entry in archive.infolist())
@@ -223,8 +217,7 @@ def json_entry(checkpoint: dict, key: str):
 
 
 def check_compatibility(saved: dict, current: dict, path: Path, run_dir) -> None:
-    """CheckpointError when the shape-fixing settings saved in a checkpoint differ from the run's:
-    per setting what it was, what it is now and why that matters, then how to start afresh."""
+    """CheckpointError when the shape-fixing settings saved in a checkpoint differ from the run's."""
     changes = [key for key in SHAPE_FIXING_FIELDS if saved.get(key) != current.get(key)]
     if changes:
         details = "".join(f"  {key}\n    was : {saved.get(key)!r}\n    now : {current.get(key)!r}\n"

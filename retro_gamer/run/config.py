@@ -1,9 +1,4 @@
-"""config.toml: every setting of a training run, in one file the learner can edit.
-
-``retro-gamer create`` writes it; ``train``, ``play``, ``info`` and TrainedPolicy read it. Reading
-accepts the published package's spellings too ([hyperparameters], n_layers and layer_size,
-lr_decay), checks everything, and raises one ConfigError listing every problem with its fix.
-"""
+"""config.toml: every setting of a training run, in one file the learner edits (``create`` writes it)."""
 import difflib
 import importlib
 from dataclasses import dataclass, field
@@ -20,8 +15,7 @@ from retro_gamer.settings import (HYPERPARAMETERS, LAYER_DEFAULTS, OLD_NAMES, OL
                                   resolve_hyperparams)
 
 CONFIG_NAME = "config.toml"
-# [game]'s settings (the others are declared in retro_gamer/settings.py): what a right value is,
-# why it matters, and the fix.
+# [game]'s settings (the others are in retro_gamer/settings.py): is a value right, why, the fix.
 GAME_SETTINGS = {
     "module": (lambda value: isinstance(value, str) and all(map(str.isidentifier, value.split("."))),
                "[game] must name the Python module of the game, so that training can create new games.",
@@ -39,9 +33,7 @@ FILE_HEADER = ("# A retro-gamer training run. Edit [training] at any time; chang
 
 @dataclass
 class RunConfig:
-    """A run's config.toml, read and checked: ``metadata`` has [preprocessing] applied,
-    ``hyperparams`` is [model] and [training] with every default filled in, ``raw`` the file's
-    tables exactly as parsed."""
+    """A run's config.toml, read and checked (``raw``: its tables exactly as parsed)."""
     path: Path
     game: dict
     metadata: GameMetadata
@@ -50,20 +42,15 @@ class RunConfig:
 
 
 def engine_module(name: str):
-    """The parts of the engine ``name`` (build_network, Adam, clip_grad_norm): retro_gamer.fast,
-    or retro_gamer.dqn for "plain"."""
+    """build_network, Adam and clip_grad_norm: from retro_gamer.fast, or retro_gamer.dqn for "plain"."""
     return importlib.import_module("retro_gamer.fast" if name == "fast" else "retro_gamer.dqn")
 
 
-def config_path(run_dir) -> Path:
-    """The config.toml of a run folder (a path to the file itself is accepted too)."""
-    path = Path(run_dir)
-    return path if path.name == CONFIG_NAME else path / CONFIG_NAME
-
-
 def read_config(run_dir) -> RunConfig:
-    """Read and check ``run_dir``/config.toml; one ConfigError lists every problem."""
-    path = config_path(run_dir)
+    """Read and check ``run_dir``/config.toml (or that file itself); one ConfigError lists every problem,
+    each with its fix. The published package's spellings are read too ([hyperparameters], n_layers and
+    layer_size, lr_decay)."""
+    path = Path(run_dir) if Path(run_dir).name == CONFIG_NAME else Path(run_dir) / CONFIG_NAME
     if not path.is_file():
         raise ConfigError(f"There is no {path}. A training run starts with a config.toml, written by:\n"
                           f"    retro-gamer create --game retro.examples.snake --output {path.parent}")
@@ -93,7 +80,7 @@ def read_config(run_dir) -> RunConfig:
               if key not in GAME_KEYS]
     # A run made with the Python API (DQNTrainer) may have no [game]; one that has it needs a module.
     for key, (right, why, fix) in GAME_SETTINGS.items():
-        if (key in given_game or key == "module" and given_game) and not right(given_game.get(key)):
+        if (key in given_game or (key == "module" and given_game)) and not right(given_game.get(key)):
             found.append(problem(f"{key} = {toml_value(given_game.get(key))}", why, fix))
     metadata, metadata_problems = GameMetadata.parse(tables["metadata"], "[metadata]")
     found += metadata_problems
@@ -145,7 +132,7 @@ def write_config(run_dir, config: dict) -> Path:
     """Write ``run_dir``/config.toml atomically from new_config's tables, one line per setting:
     tomli_w writes each value (it knows TOML's quoting), but lists stay on their line, as a
     learner editing by hand expects. Returns its path."""
-    path = config_path(run_dir)
+    path = Path(run_dir) / CONFIG_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
     sections = [f"[{name}]\n" + "".join(f"{_key(key)} = {_inline(value)}\n" for key, value in table.items())
                 for name, table in config.items()]
@@ -156,7 +143,7 @@ def write_config(run_dir, config: dict) -> Path:
 def save_trainer_config(run_dir, metadata: GameMetadata, hyperparams: dict) -> Path:
     """Rewrite config.toml with what training settled (discovered characters, measured sizes),
     keeping its [game] section."""
-    path = config_path(run_dir)
+    path = Path(run_dir) / CONFIG_NAME
     game = read_toml(path).get("game", {}) if path.is_file() else {}
     return write_config(run_dir, new_config(game if isinstance(game, dict) else {}, metadata, hyperparams))
 

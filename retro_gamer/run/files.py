@@ -1,9 +1,4 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of either.
-
-Every file of a run is written to a temporary file in the same folder, flushed to disk, then
-renamed over the target: a rename within one folder is atomic, so Ctrl-C, a kill or a full disk
-at any moment leaves the previous version intact.
-"""
+"""Atomic file writes: a reader sees the old file or the new one, never half of either."""
 import contextlib
 import errno
 import os
@@ -16,7 +11,9 @@ TEMP_PREFIX = ".tmp-"
 
 
 def atomic_write(path, data: bytes | None = None, write=None) -> None:
-    """Replace ``path`` atomically with ``data``, or with what ``write(binary file)`` writes."""
+    """Replace ``path`` with ``data``, or with what ``write(binary file)`` writes, through a temporary
+    file in the same folder, flushed to disk, then renamed over it: a rename within one folder is
+    atomic, so Ctrl-C, a kill or a full disk at any moment leaves the previous version intact."""
     path, write = Path(path), write or (lambda f: f.write(data))
     try:        # the permissions of the file replaced, or those an ordinary write would give
         mode = path.stat().st_mode & 0o777

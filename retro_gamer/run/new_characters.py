@@ -1,9 +1,4 @@
-"""unknown_character_strategy = "extend": a character never seen before gets an input channel.
-
-The trainer adopts new characters between episodes. Their channels start with zero weights (and
-zero Adam moments), so the grown network computes exactly what it computed before, and learns
-what the new character means from then on.
-"""
+"""unknown_character_strategy = "extend": a character never seen before gets an input channel."""
 import numpy as np
 
 from retro_gamer.game.description import GameMetadata
@@ -12,7 +7,9 @@ from retro_gamer.run.config import save_trainer_config
 
 
 def extend_character_set(trainer) -> None:
-    """Give each character the environment saw outside the character set an input channel of its own."""
+    """Give each character the environment saw outside the character set an input channel of its own,
+    between episodes. Its weights (and Adam moments) start at zero, so the grown network computes
+    exactly what it computed before, and learns what the new character means from then on."""
     agent, metadata, hp = trainer.agent, trainer.metadata, trainer.hp
     before, old_shape = len(metadata.character_set), metadata.board_shape
     adam = agent.optimizer.state_dict()
@@ -46,6 +43,6 @@ def grow_input_channels(params: dict, metadata: GameMetadata, old_shape: tuple, 
         grown["conv.0.weight"] = np.insert(grown["conv.0.weight"], at, 0.0, axis=1)
     else:
         weight, n_board = grown["net.0.weight"], channels * height * width
-        board = np.insert(weight[:, :n_board].reshape(len(weight), height * width, channels), at, 0.0, axis=2)
+        board = np.insert(weight[:, :n_board].reshape(len(weight), -1, channels), at, 0.0, axis=2)
         grown["net.0.weight"] = np.concatenate([board.reshape(len(weight), -1), weight[:, n_board:]], axis=1)
     return grown

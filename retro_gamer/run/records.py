@@ -1,9 +1,7 @@
 """A run's two records, written while it learns and read back by info, plot and the display:
 training.log (the [INIT] lines describing the network, a header per session, then a line per
-checkpoint) and episodes.csv (a row per episode). Both are rewritten atomically at each addition
-(they are small), so a crash never leaves half a line. Reading is forgiving: a line or row that
-cannot be read is skipped, and an episode recorded twice (training resumed from an earlier
-checkpoint) keeps its later record.
+checkpoint) and episodes.csv (a row per episode). Both are small, and rewritten atomically at
+each addition, so a crash never leaves half a line.
 """
 import csv
 import io
@@ -102,14 +100,16 @@ def keep_episodes_up_to(run_dir, episode: int) -> None:
 
 
 def read_checkpoint_history(run_dir) -> list[dict]:
-    """Every checkpoint line of training.log, parsed, by episode (a later line of an episode wins)."""
+    """Every checkpoint line of training.log, parsed, by episode. An episode logged twice (training
+    resumed from an earlier checkpoint) keeps its later line."""
     lines = read_text(Path(run_dir) / LOG_FILE).splitlines()
     by_episode = {record["episode"]: record for record in map(parse_checkpoint_line, lines) if record}
     return [record for _, record in sorted(by_episode.items())]
 
 
 def read_episodes(run_dir) -> dict[str, list[float]]:
-    """episodes.csv's columns, name -> values by episode; {} when there is none."""
+    """episodes.csv's columns, name -> values by episode; {} if none. A row that cannot be read (a hand
+    edit, a file cut short) is skipped, and of an episode recorded twice the later row is kept."""
     rows = {}
     for row in csv.DictReader(io.StringIO(read_text(Path(run_dir) / EPISODES_FILE))):
         try:

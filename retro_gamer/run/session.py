@@ -1,14 +1,4 @@
-"""Who may work on a run, and how a command stops: the one place for locks and stop signals.
-
-One trainer per run: ``train`` and ``clean`` hold RUN_DIR/.lock while they change the run's files.
-The lock is the operating system's (``fcntl.flock``): it goes with its process however that ends,
-SIGKILL and power cuts included, so a lock left behind never blocks the next ``train``.
-
-Stopping: while training, a plain ``kill`` (SIGTERM) and a closed terminal (SIGHUP) stop like
-Ctrl-C, so that the finished episodes are saved before the process ends; a checkpoint is written
-under ``deferred_stop``, so that the files always agree with each other. A signal the process was
-told to ignore (nohup) stays ignored.
-"""
+"""Who may work on a run, and how a command stops: the one place for locks and stop signals."""
 import contextlib
 import os
 import signal
@@ -25,14 +15,18 @@ except ImportError:          # Windows: no flock; a run is then not protected fr
     fcntl = None
 
 LOCK_FILE = ".lock"
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
 _held: set[Path] = set()     # the locks this process holds: taking one again inside is a no-op
 
 
 @contextlib.contextmanager
 def run_lock(run_dir, doing: str):
-    """Hold RUN_DIR/.lock inside the block; RetroGamerError at once if another process holds it.
-    ``doing`` says what this process does ('training', 'cleaning'), for that message."""
+    """Hold RUN_DIR/.lock inside the block, so that two processes never interleave a run's records or
+    remove a checkpoint being written: RetroGamerError at once if another one holds it. ``doing``
+    ('training', 'cleaning') is written in the file, for that message. The lock is the operating
+    system's (fcntl.flock): it goes with its process however that ends, SIGKILL and power cuts
+    included, so a lock left behind never blocks anyone."""
     path = (Path(run_dir) / LOCK_FILE).resolve()
     if fcntl is None or path in _held:
         yield
@@ -54,8 +48,7 @@ def run_lock(run_dir, doing: str):
         try:
             yield
         finally:
-            _held.discard(path)
-            fcntl.flock(lock, fcntl.LOCK_UN)
+            _held.discard(path)      # closing the file then releases the lock
 
 
 @contextlib.contextmanager
@@ -72,14 +65,16 @@ def _signals(handler, numbers):
 
 
 def stop_signals():
-    """Inside the block, SIGTERM and SIGHUP stop like Ctrl-C, whose handler raises KeyboardInterrupt."""
+    """Inside the block, SIGTERM (a plain ``kill``) and SIGHUP (a closed terminal) stop like Ctrl-C, so
+    that training saves its finished episodes. One the process was told to ignore (nohup) stays so."""
     unhandled = [number for number in STOP_SIGNALS[1:] if signal.getsignal(number) == signal.SIG_DFL]
     return _signals(signal.default_int_handler, unhandled)
 
 
 @contextlib.contextmanager
 def deferred_stop():
-    """Let the block finish before a stop signal takes effect (then KeyboardInterrupt)."""
+    """Let the block (a checkpoint, an episode's bookkeeping) finish before a stop signal takes effect,
+    so that the files always agree with each other; then KeyboardInterrupt."""
     received = []
     with _signals(lambda signum, frame: received.append(signum),
                   [n for n in STOP_SIGNALS if callable(signal.getsignal(n))]):
