@@ -100,8 +100,7 @@ def keep_episodes_up_to(run_dir, episode: int) -> None:
 
 
 def read_checkpoint_history(run_dir) -> list[dict]:
-    """Every checkpoint line of training.log, parsed, by episode. An episode logged twice (training
-    resumed from an earlier checkpoint) keeps its later line."""
+    """training.log's checkpoint lines, parsed, by episode; of an episode logged twice, the later one."""
     lines = read_text(Path(run_dir) / LOG_FILE).splitlines()
     by_episode = {record["episode"]: record for record in map(parse_checkpoint_line, lines) if record}
     return [record for _, record in sorted(by_episode.items())]
