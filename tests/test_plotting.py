@@ -134,7 +134,8 @@ def test_chart_grid_puts_as_many_charts_side_by_side_as_fit():
 def test_few_values_get_wider_bars():
     lines = charts.labelled_chart("epsilon", [100, 200], [0.9, 0.5], width=30, height=2)
     assert lines[0].startswith("epsilon  (last 0.500)")
-    assert lines[1].rstrip().endswith("0.900┤███") and lines[2].rstrip().endswith("0.500┤███▁▁▁")
+    assert lines[1].rstrip().endswith("0.900┤███")        # each value three columns wide
+    assert lines[2].rstrip().endswith("0.500┤███▁▁▁")
 
 
 def test_checkpoint_curves_leave_gaps_for_missing_figures():
