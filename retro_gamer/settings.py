@@ -1,10 +1,7 @@
-"""Every setting of a training run, declared once.
-
-A Setting says where it lives in config.toml, its default, which values it takes and the
-sentences that explain it. Reading and checking config.toml (run/config.py), the options
-of ``retro-gamer create`` and their help (cli/), GameMetadata's [preprocessing] fields
-(game/description.py) and the tables of docs/reference.md all come from this table or
-are tested against it (tests/test_docs.py).
+"""Every setting of a training run, declared once: where it lives in config.toml, its default, the
+values it takes and the sentences that explain it. config.toml's checks (run/config.py), create's
+options (cli/), GameMetadata's fields and docs/reference.md's tables come from this table or are
+tested against it (tests/test_docs.py).
 """
 import copy
 import math
@@ -188,8 +185,8 @@ KINDS = {
     "function": (is_function_path, 'written "module:function"'),
     "sizes": (lambda v: isinstance(v, list) and v != [] and all(map(is_whole_number, v)),
               "a list of whole numbers, one per hidden layer"),
-    "keys": (lambda v: isinstance(v, list) and all(isinstance(k, str) and k for k in v), "a list of names "
-                                                                                         "in quotes"),
+    "keys": (lambda v: isinstance(v, list) and all(isinstance(k, str) and k for k in v),
+             "a list of names in quotes"),
     "actions": (lambda v: isinstance(v, list) and v != [] and all(
         isinstance(k, str) and (k.startswith("KEY_") or len(k) == 1) for k in v),
                 'a non-empty list of keys the game can receive: special keys named like "KEY_RIGHT", or '

@@ -83,8 +83,7 @@ def _add_setting_options(parser: argparse.ArgumentParser) -> None:
             choices = {"choices": s.choices} if s.choices else {}
             group.add_argument(s.option, *aliases.get(s.name, []), dest=s.name, default=argparse.SUPPRESS,
                                help=_help_of(s), **ARGUMENTS[s.kind], **choices)
-    for name in LAYER_DEFAULTS:
-        other = next(n for n in LAYER_DEFAULTS if n != name)
+    for name, other in zip(LAYER_DEFAULTS, reversed(LAYER_DEFAULTS)):
         group.add_argument("--" + name.replace("_", "-"), dest=name, type=int, metavar="N",
                            default=argparse.SUPPRESS,
                            help="the published package's way to give hidden_sizes: hidden_sizes = "
@@ -92,7 +91,6 @@ def _add_setting_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The whole command line: every command, option and help text."""
     from retro_gamer.cli import commands, play
 
     parser = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION,
@@ -119,8 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         "metavar": "CHECKPOINT",
         "help": "resume from this checkpoint (ep_0300, ep_0300.npz, final) instead of the latest"}})
     command("play", play.play, run_dir=run_dir, **{
-        "--checkpoint": {"metavar": "NAME", "help": "which checkpoint plays: ep_0100, final, or a file in "
-                                                    "RUN_DIR/checkpoints/ (default: the latest)"},
+        "--checkpoint": {"metavar": "NAME", "help": "which checkpoint plays (default: the latest)"},
         "--framerate": {"type": _above_zero(float), "default": 12.0, "metavar": "N",
                         "help": "turns per second (default: 12)"}})
     command("info", commands.info, run_dir=run_dir)
@@ -130,8 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--output -o": {"metavar": "FILE", "help": "save a figure to FILE (.png, .svg or .pdf)"}})
     command("eval", commands.evaluate, run_dir=run_dir, **{
         "--checkpoint": {"action": "extend", "nargs": "+", "metavar": "NAME",
-                         "help": "checkpoints to compare side by side: --checkpoint ep_0100 final, or "
-                                 "repeat the option (default: the latest)"},
+                         "help": "checkpoints to compare, e.g. ep_0100 final (default: the latest)"},
         "--episodes": {"type": _above_zero(int), "default": 100, "metavar": "N",
                        "help": "games per checkpoint (default: 100)"},
         "--seed": {"type": int, "default": 0, "metavar": "N",

@@ -102,10 +102,9 @@ def learning_curves(run_dir: str | Path) -> tuple[list[Curve], str]:
     episodes.csv when there is one, else the checkpoint averages of training.log; ([], "") if neither."""
     episodes = read_episodes(run_dir)
     if not episodes:
-        history = read_checkpoint_history(run_dir)
-        if not history:
-            return [], ""
-        return checkpoint_curves(history), f"{len(history)} checkpoints from training.log"
+        if history := read_checkpoint_history(run_dir):
+            return checkpoint_curves(history), f"{len(history)} checkpoints from training.log"
+        return [], ""
     # An episode with no learning step has no loss: leave a gap, not a zero.
     loss = [value if value > 0 else math.nan for value in episodes["avg_loss"]]
     titles = ("total reward per episode", "steps per episode", "average loss", "epsilon (exploration)")

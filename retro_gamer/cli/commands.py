@@ -25,9 +25,8 @@ def run_directory(text: str) -> Path:
 
 def create(args: argparse.Namespace) -> int:
     """make a new training run: a folder with config.toml
-Its config.toml holds the game, its description (from [tool.retro-gamer] in the game's
-pyproject.toml), the network and the hyperparameters: edit it before training to change
-anything. 'init GAME OUTPUT' is the older spelling. For example:
+Its config.toml holds the game, its description, the network and the hyperparameters: edit it
+before training to change anything. 'init GAME OUTPUT' is the older spelling. For example:
   retro-gamer create --game retro.examples.snake --output runs/snake/ --training-episodes 500
 """
     from retro_gamer.game.environment import metadata_for_game
@@ -75,8 +74,7 @@ def train(args: argparse.Namespace) -> int:
     """train the agent (resumes from the latest checkpoint)
 A checkpoint is saved every 100 episodes and at the end. Ctrl-C stops without losing the
 finished episodes, and the same command resumes; to train longer, raise training_episodes
-in config.toml. To go back to an earlier point:
-  retro-gamer train runs/snake/ --resume ep_0300
+in config.toml.
 """
     run_dir = run_directory(args.run_dir)
     from retro_gamer.cli.display import TrainingDisplay
@@ -117,9 +115,7 @@ in config.toml. To go back to an earlier point:
 
 
 def info(args: argparse.Namespace) -> int:
-    """summarise a run: game, settings, recent checkpoints
-Print a run's game and settings, its last 5 checkpoint lines of training.log and its checkpoints.
-"""
+    """summarise a run: game, settings, recent checkpoints"""
     run_dir = run_directory(args.run_dir)
     from retro_gamer.run.checkpoints import list_checkpoints, published_checkpoints
     from retro_gamer.run.config import read_config
@@ -147,9 +143,8 @@ Print a run's game and settings, its last 5 checkpoint lines of training.log and
 
 def clean(args: argparse.Namespace) -> int:
     """delete checkpoints and logs to start training afresh
-Delete a run's checkpoints (and saved replay memories), training.log and episodes.csv, so that
-the next 'retro-gamer train' starts from scratch, e.g. after a change to config.toml the old
-checkpoints cannot follow; config.toml is kept. It lists the files and asks first.
+Delete a run's checkpoints and training records so that the next 'retro-gamer train' starts
+from scratch, e.g. after a change to config.toml the old checkpoints cannot follow.
 """
     run_dir = run_directory(args.run_dir)
     from retro_gamer.run.session import run_lock
@@ -180,8 +175,7 @@ checkpoints cannot follow; config.toml is kept. It lists the files and asks firs
 
 
 def files_to_clean(run_dir: Path) -> list[Path]:
-    """What clean removes: checkpoints, replay memories, training.log, episodes.csv and the temporary files
-    of interrupted writes. A link is listed as itself, never followed: nothing outside the run is reached."""
+    """What clean removes. A link is listed as itself, never followed: nothing outside the run is reached."""
     from retro_gamer.run.checkpoints import CHECKPOINT_DIR
     from retro_gamer.run.files import is_temporary
     from retro_gamer.run.records import EPISODES_FILE, LOG_FILE
@@ -221,8 +215,7 @@ learning. --output saves a figure instead (pip install "retro-gamer-numpy[plot]"
 def evaluate(args: argparse.Namespace) -> int:
     """compare checkpoints over many greedy games
 Each checkpoint plays the same games (the same seed) greedily, always taking the highest
-Q-value, so the comparison is fair; prints the mean, median and best reward and length of
-their games side by side. Games are cut at max_turns_per_episode. For example:
+Q-value, so the comparison is fair. For example:
   retro-gamer eval runs/snake/ --checkpoint ep_0100 final --episodes 50
 """
     run_dir = run_directory(args.run_dir)
@@ -242,7 +235,6 @@ their games side by side. Games are cut at max_turns_per_episode. For example:
         policy = TrainedPolicy(run_dir, name)
         max_turns = policy.config.hyperparams["max_turns_per_episode"]
         environment = GameEnvironment(load_game_factory(policy.config.game), policy.metadata)
-        # The same seed, for Python's random and NumPy's, gives every checkpoint the same games.
         random.seed(args.seed)
         np.random.seed(args.seed)
         rewards, turns, n_cut = np.zeros(args.episodes), np.zeros(args.episodes, dtype=int), 0

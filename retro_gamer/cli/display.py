@@ -30,8 +30,7 @@ class TrainingDisplay:
         except (AttributeError, ValueError):  # no isatty, or a closed stream
             self.live = False
         self.terminal = Terminal(stream=self.stream) if self.live and terminal is None else terminal
-        self._started = perf_counter()
-        self._lines_on_screen, self._last_draw = 0, 0.0
+        self._started, self._lines_on_screen, self._last_draw = perf_counter(), 0, 0.0
 
     def start(self) -> None:
         print(START_MESSAGE, file=self.stream, flush=True)
@@ -89,8 +88,7 @@ class TrainingDisplay:
         full, eighths = divmod(round(max(0.0, min(1.0, fraction)) * cells * 8), 8)
         bar = ("█" * full + (" ▏▎▍▌▋▊▉"[eighths] if full < cells else "")).ljust(cells)
         lines = [f"{head} ▕{bar}▏ {tail}", ""]
-        last = self.last_episode
-        if last is not None:
+        if (last := self.last_episode) is not None:
             lines[1] = (f"last episode {last['episode']}:  reward {format_value(last['total_reward'])}"
                         f"  steps {last['steps']}  epsilon {last['epsilon']:.3f}"
                         f"  loss {format_value(last.get('avg_loss'))}")

@@ -1,7 +1,5 @@
-"""`retro-gamer play`: watching a trained agent play in the terminal, drawn by retro-games' TerminalView.
-
-Each turn a PolicyInput "presses" the action with the highest Q-value; a panel beside the board shows
-every action's Q-value: what the network thinks of each move, and how sure it is.
+"""`retro-gamer play`: a trained agent plays in the terminal, drawn by retro-games' TerminalView, with
+a panel of every action's Q-value beside the board: what the network thinks of each move, and how sure it is.
 """
 import argparse
 import sys
@@ -36,14 +34,6 @@ def q_value_lines(labels: list[str], q_values, turn: int) -> list[str]:
     return lines + [f"turn {turn}  Enter/Esc quits"]
 
 
-def q_value_line(labels: list[str], q_values) -> str:
-    """The same on one line, for a terminal with no room for the panel; the chosen action in brackets."""
-    parts = [f"{label} {float(value):+.1f}" for label, value in zip(labels, q_values)]
-    best = int(q_values.argmax())
-    parts[best] = f"[{parts[best]}]"
-    return "Q: " + " ".join(parts)
-
-
 class QValuePanel:
     """Draws the Q-value panel where it fits: under the board, else to its right, else as one
     line under the board, else nowhere (the game itself always shows)."""
@@ -52,8 +42,10 @@ class QValuePanel:
         self.terminal, self.view, self.labels = terminal, view, labels
 
     def draw(self, game, q_values) -> None:
-        lines = q_value_lines(self.labels, q_values, game.turn_number)
-        self._write(game, lines, q_value_line(self.labels, q_values))
+        parts = [f"{label} {float(value):+.1f}" for label, value in zip(self.labels, q_values)]
+        best = int(q_values.argmax())
+        parts[best] = f"[{parts[best]}]"
+        self._write(game, q_value_lines(self.labels, q_values, game.turn_number), "Q: " + " ".join(parts))
 
     def draw_message(self, game, message: str) -> None:
         self._write(game, [message], message)
@@ -83,7 +75,6 @@ The agent chooses the action with the highest Q-value each turn; beside the boar
 network's Q-value of every action, the chosen one marked. Enter or Escape quits.
 """
     run_dir = run_directory(args.run_dir)
-    # Imported here, not above, so that 'retro-gamer --help' need not load them.
     from blessed import Terminal
     from retro.errors import GameError as RetroGameError, TerminalTooSmall
     from retro.views.terminal import TerminalView

@@ -1,13 +1,8 @@
 """GameMetadata: what the learner needs to know about a game.
 
-A game describes itself in the ``[tool.retro-gamer]`` section of its project's
-pyproject.toml: which keys the agent may press (``actions``), which number in
-``game.state`` is the score to maximise (``reward``), and optionally which characters to
-look for on the board. ``retro-gamer create`` copies that description into the run's
-config.toml, where ``[preprocessing]`` adds how observations are built (CNN or MLP, an
-egocentric crop, extra state values; retro_gamer/settings.py declares those). One
-GameMetadata holds both, because together they fix the shape of the network's input and
-output. Every check collects all problems before raising, each with its fix.
+A game's [tool.retro-gamer] (the keys the agent may press, the score it should raise, the characters
+of its board; ``create`` copies it into config.toml) and the run's [preprocessing] together fix the
+shape of the network's input and output. settings.py declares every field; the checks here relate them.
 """
 import copy
 import importlib.util
@@ -18,23 +13,20 @@ from pathlib import Path
 from retro_gamer.errors import (ConfigError, GameError, problem, problem_report, toml_value,
                                 unknown_key_problem)
 from retro_gamer.settings import DESCRIPTION as DESCRIPTION_FIELDS
-from retro_gamer.settings import (MINIMAL_DESCRIPTION, PREPROCESSING, SETTINGS, is_whole_number,
-                                  value_problems)
+from retro_gamer.settings import MINIMAL_DESCRIPTION, PREPROCESSING, SETTINGS, is_whole_number, value_problems
 
 MEASURED_FIELDS = ("extras_size",)
 ARROW_KEYS = ["KEY_RIGHT", "KEY_UP", "KEY_LEFT", "KEY_DOWN"]
 
 # Descriptions of the example games that ship with retro-games without a [tool.retro-gamer]
 # section, so that `retro-gamer create --game retro.examples.snake` works on a fresh install.
-BUILTIN_DESCRIPTIONS: dict[str, dict] = {
-    "retro.examples.snake": {
-        "actions": ARROW_KEYS,
-        "reward": "reward",      # snake's shaped reward: +50 an apple, +1 closer to it, -1 farther, -10 dying
-        "character_set": ["@", "*", ">", "<", "^", "v"],
-        "observe_state": ["apple_dx", "apple_dy"],      # the apple's direction, kept up to date by the game
-        "spatial": False,
-    },
-}
+BUILTIN_DESCRIPTIONS: dict[str, dict] = {"retro.examples.snake": {
+    "actions": ARROW_KEYS,
+    "reward": "reward",  # snake's shaped reward: +50 an apple, +1 closer to it, -1 farther, -10 dying
+    "character_set": ["@", "*", ">", "<", "^", "v"],
+    "observe_state": ["apple_dx", "apple_dy"],  # the apple's direction, kept up to date by the game
+    "spatial": False,
+}}
 
 
 def _default(name: str):
@@ -45,14 +37,8 @@ def _default(name: str):
 
 @dataclass
 class GameMetadata:
-    """Describes a game to the learner.
-
-    Description ([tool.retro-gamer] / [metadata]): actions, reward, character_set,
-    board_size, observation_function, factory. Preprocessing ([preprocessing]): spatial,
-    board, observe_state, observe_state_sizes, egocentric, egocentric_player,
-    egocentric_radius. Measured when the first game is observed: extras_size, the length
-    of the observation after the board.
-    """
+    """A game's description ([tool.retro-gamer], [metadata]) and [preprocessing] settings, and
+    extras_size: the length of the observation after the board, measured on the first game."""
 
     actions: list[str]
     reward: str
@@ -81,9 +67,8 @@ class GameMetadata:
 
     @property
     def board_shape(self) -> tuple[int, int, int] | None:
-        """(C, H, W) of the one-hot board the network sees, or None without a board: a channel
-        per character (plus the off-board channel of an egocentric crop) over the board or
-        the (2r+1) x (2r+1) crop."""
+        """(C, H, W) of the one-hot board, or None without one: a channel per character (plus the
+        off-board channel of an egocentric crop) over the board or its (2r+1) x (2r+1) crop."""
         if not self.uses_board:
             return None
         channels = len(self.character_set or [])
@@ -99,15 +84,12 @@ class GameMetadata:
         shape = self.board_shape
         return (shape[0] * shape[1] * shape[2] if shape else 0) + self.extras_size
 
-    # -- reading and writing ----------------------------------------------------------
-
     @classmethod
     def from_dict(cls, d: dict, where: str = "the game description") -> "GameMetadata":
-        """Metadata from a [tool.retro-gamer] or [metadata] table (preprocessing keys are
-        accepted too), checked: one ConfigError names ``where`` and lists every problem."""
-        metadata, found = cls.parse(d, where)
-        found += metadata.problems()
-        if found:
+        """Metadata from a [tool.retro-gamer] or [metadata] table, checked: one ConfigError naming
+        ``where`` lists every problem."""
+        metadata, key_problems = cls.parse(d, where)
+        if found := key_problems + metadata.problems():
             raise ConfigError(problem_report(found, where, f"Correct {where} and try again."))
         return metadata
 
@@ -137,16 +119,13 @@ class GameMetadata:
 
     @classmethod
     def from_pyproject(cls, module_name: str) -> "GameMetadata":
-        """The description of the game in module ``module_name``: [tool.retro-gamer] of the first
-        pyproject.toml walking up from its source file (stopping at site-packages, so that an
-        installed game never picks up an unrelated project's file), or a built-in one."""
+        """[tool.retro-gamer] of the pyproject.toml above ``module_name``'s source, or a built-in one."""
         source = module_source_file(module_name)
         pyproject = find_pyproject(source)
         section = read_toml(pyproject).get("tool", {}).get("retro-gamer") if pyproject else None
         if section is not None:
             return cls.from_dict(section, where=f"[tool.retro-gamer] in {pyproject}")
-        builtin = builtin_description(module_name, source)
-        if builtin is not None:
+        if (builtin := builtin_description(module_name, source)) is not None:
             return cls.from_dict(builtin, where=f"retro-gamer's built-in description of {module_name}")
         if pyproject is None:
             found = (f"No pyproject.toml was found in {source.parent} or the folders above it "
@@ -178,73 +157,60 @@ class GameMetadata:
                                     if key in self.observe_state}
         return d
 
-    # -- checking -----------------------------------------------------------------------
-
     def validate(self) -> None:
         """Raise ConfigError listing every problem of this description, or return."""
-        found = self.problems()
-        if found:
+        if found := self.problems():
             raise ConfigError(problem_report(found, "the game description", "Correct it and try again."))
 
     def problems(self) -> list[str]:
-        """Every problem of this description, each a short lesson with its fix (settings.py declares
-        what each field takes; the checks below relate the fields to each other)."""
-        names = DESCRIPTION_FIELDS + PREPROCESSING
-        found = [p for name in names for p in value_problems(name, getattr(self, name))]
+        """Every problem of this description, each a short lesson with its fix: the values of the
+        fields (checked by settings.py), then the fields against each other."""
+        found = [p for name in DESCRIPTION_FIELDS + PREPROCESSING
+                 for p in value_problems(name, getattr(self, name))]
         if not (is_whole_number(self.extras_size) and self.extras_size >= 0):
+            found.append(problem(f"extras_size = {toml_value(self.extras_size)}", "extras_size is the "
+                                 "measured length of the observation after the board, a count: a whole "
+                                 "number, 0 or more.", "delete the line; it is measured again."))
+        board, reward = self.board is not False, self.reward
+        keys = self.observe_state if isinstance(self.observe_state, list) else []
+        if self.character_set == [] and board and self.observation_function is None:
             found.append(problem(
-                f"extras_size = {toml_value(self.extras_size)}",
-                "extras_size is the measured length of the observation after the board, a count: a whole "
-                "number, 0 or more.", "delete the line; it is measured again."))
-        return found + _relation_problems(self)
+                "character_set = []", "The board is encoded as one channel per listed character, so with "
+                "none listed every cell would look empty and the agent would see nothing of the board.",
+                f"character_set = {SETTINGS['character_set'].example}"))
+        if isinstance(reward, str) and reward in keys:
+            found.append(problem(
+                f"observe_state = {toml_value(keys)}", f"'{reward}' is the reward key. The running score "
+                "says how well the episode went so far, not what to do next, and the agent would learn to "
+                "read the score instead of the game.",
+                f"observe_state = {toml_value([k for k in keys if k != reward])}"))
+        if not board and not keys and self.observation_function is None:
+            found.append(problem("board = false, observe_state = []", "Without the board and without "
+                                 "observe_state the agent would see nothing at all.",
+                                 'keep board = true, or list what to observe: observe_state = ["x", "y"]'))
+        if self.spatial is True and not self.uses_board:
+            found.append(problem(
+                f"spatial = true with {'board = false' if not board else 'an observation_function'}",
+                "spatial = true builds a convolutional network, which slides its filters over a 2-D board; "
+                "without the board there is nothing to slide over.",
+                "spatial = false   (a multilayer perceptron reads a flat list of numbers)"))
+        if self.observation_function is not None and keys:
+            found.append(problem(
+                f"observation_function = {toml_value(self.observation_function)} with observe_state = "
+                f"{toml_value(keys)}", "An observation_function builds the whole observation itself, so "
+                "observe_state would be ignored. These are two different ways to say what the agent "
+                "sees; choose one.", "observe_state = []   and let the function include those values"))
+        if self.egocentric is True and not self.egocentric_player:
+            found.append(problem(
+                f"egocentric = true, egocentric_player = {toml_value(self.egocentric_player)}", "An "
+                "egocentric view is centred on one agent, found by its name; without a name there is no "
+                "centre.", 'egocentric_player = "player"   (the name of the agent to follow)'))
+        if self.egocentric is True and not self.uses_board:
+            found.append(problem("egocentric = true without the built-in board", "The egocentric view is "
+                                 "a crop of the board, so it needs board = true and no "
+                                 "observation_function.", "egocentric = false"))
+        return found
 
-
-def _relation_problems(m: GameMetadata) -> list[str]:
-    """The [preprocessing] settings against each other and against the description."""
-    found, board = [], m.board is not False
-    keys = m.observe_state if isinstance(m.observe_state, list) else []
-    if m.character_set == [] and board and m.observation_function is None:
-        found.append(problem("character_set = []", "The board is encoded as one channel per listed "
-                             "character, so with none listed every cell would look empty and the agent "
-                             "would see nothing of the board.",
-                             f"character_set = {SETTINGS['character_set'].example}"))
-    if isinstance(m.reward, str) and m.reward in keys:
-        found.append(problem(
-            f"observe_state = {toml_value(keys)}", f"'{m.reward}' is the reward key. The running score says "
-            "how well the episode went so far, not what to do next, and the agent would learn to read the "
-            "score instead of the game.",
-            f"observe_state = {toml_value([k for k in keys if k != m.reward])}"))
-    if not board and not keys and m.observation_function is None:
-        found.append(problem(
-            "board = false, observe_state = []", "Without the board and without observe_state the agent "
-            "would see nothing at all.",
-            'keep board = true, or list what to observe: observe_state = ["x", "y"]'))
-    if m.spatial is True and not m.uses_board:
-        found.append(problem(
-            f"spatial = true with {'board = false' if not board else 'an observation_function'}",
-            "spatial = true builds a convolutional network, which slides its filters over a 2-D board; "
-            "without the board there is nothing to slide over.",
-            "spatial = false   (a multilayer perceptron reads a flat list of numbers)"))
-    if m.observation_function is not None and keys:
-        found.append(problem(
-            f"observation_function = {toml_value(m.observation_function)} with observe_state = "
-            f"{toml_value(keys)}",
-            "An observation_function builds the whole observation itself, so observe_state would be ignored. "
-            "These are two different ways to say what the agent sees; choose one.",
-            "observe_state = []   and let the function include those values"))
-    if m.egocentric is True and not m.egocentric_player:
-        found.append(problem(
-            f"egocentric = true, egocentric_player = {toml_value(m.egocentric_player)}", "An egocentric "
-            "view is centred on one agent, found by its name; without a name there is no centre.",
-            'egocentric_player = "player"   (the name of the agent to follow)'))
-    if m.egocentric is True and not m.uses_board:
-        found.append(problem("egocentric = true without the built-in board", "The egocentric view is a crop "
-                             "of the board, so it needs board = true and no observation_function.",
-                             "egocentric = false"))
-    return found
-
-
-# -- finding a game's description ------------------------------------------------------
 
 def module_source_file(module_name: str) -> Path:
     """The source file of ``module_name``, found without running the module."""
@@ -253,17 +219,15 @@ def module_source_file(module_name: str) -> Path:
     except (ImportError, ValueError) as error:
         spec, reason = None, str(error)
     if spec is None or not spec.origin or spec.origin in ("built-in", "frozen"):
-        raise GameError(
-            f"Cannot find the game module {module_name!r} ({reason}).\n"
-            "retro-gamer reads the game's description from the pyproject.toml next to its source.\n"
-            "Check the spelling, run the command from the folder that contains the game, or\n"
-            "name the file directly, for example: --game path/to/my_game.py")
+        raise GameError(f"Cannot find the game module {module_name!r} ({reason}).\nretro-gamer reads the "
+                        "game's description from the pyproject.toml next to its source.\nCheck the spelling, "
+                        "run the command from the folder that contains the game, or\nname the file directly, "
+                        "for example: --game path/to/my_game.py")
     return Path(spec.origin).resolve()
 
 
 def find_pyproject(source: Path) -> Path | None:
-    """The nearest pyproject.toml at or above the folder of ``source``; none at or above
-    site-packages, where the Python installation and unrelated projects lie."""
+    """The nearest pyproject.toml above ``source``, but none from site-packages up (other projects')."""
     for folder in source.parents:
         if folder.name in ("site-packages", "dist-packages"):
             return None
@@ -295,10 +259,7 @@ def read_toml(path: Path) -> dict:
 def builtin_description(module_name: str, source: Path | None = None) -> dict | None:
     """retro-gamer's own description of a known example game, by module name or by source
     file (so that ``--game path/to/snake.py`` finds it too); None for other games."""
-    if module_name in BUILTIN_DESCRIPTIONS:
-        return BUILTIN_DESCRIPTIONS[module_name]
     for name, description in BUILTIN_DESCRIPTIONS.items():
-        spec = importlib.util.find_spec(name) if source is not None else None
-        if spec is not None and spec.origin and Path(spec.origin).resolve() == source:
+        if name == module_name or (source is not None and module_source_file(name) == source):
             return description
     return None

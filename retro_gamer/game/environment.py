@@ -22,9 +22,8 @@ NO_CODES = np.zeros(0, dtype=np.uint8)  # the board of an observation without on
 
 
 class GameEnvironment:
-    """Plays games made by ``create_game`` for a learner, as ``metadata`` describes; observe_state,
-    board and observe_state_sizes, when given, replace those fields of it. The first game measures
-    the board and extras, so that ``metadata.obs_size`` is final. ``env.game``: the current game."""
+    """Plays games made by ``create_game`` as ``metadata`` describes (observe_state, board and
+    observe_state_sizes replace its own when given). ``env.game``: the game being played."""
 
     def __init__(self, create_game, metadata, observe_state=None, board=None, observe_state_sizes=None,
                  unknown_character_strategy="ignore"):
@@ -81,8 +80,7 @@ class GameEnvironment:
             raise GameError("This episode is over (or has not started): call reset() or new_episode() first.")
         play_turn(game, self._keys, key, self.game_name)
         reward_now = self._reward_now()
-        reward = float(reward_now - self._reward_before)
-        self._reward_before = reward_now
+        reward, self._reward_before = float(reward_now - self._reward_before), reward_now
         return reward, not game.playing
 
     def _reward_now(self) -> float:
@@ -133,11 +131,10 @@ def play_turn(game, keys, key: str | None, name: str) -> None:
     try:
         game.step()
     except Exception as error:
-        raise GameError(
-            f"The game {name} raised {type(error).__name__} during turn {game.turn_number} (key pressed: "
-            f"{key!r}): {error}\nThis is a bug in the game, not in training: play the game by hand to "
-            f"reproduce it,\nfix it, then train again. The game's traceback:\n{game_traceback(error)}"
-        ) from error
+        raise GameError(f"The game {name} raised {type(error).__name__} during turn {game.turn_number} (key "
+                        f"pressed: {key!r}): {error}\nThis is a bug in the game, not in training: play the "
+                        f"game by hand to reproduce it,\nfix it, then train again. The game's traceback:\n"
+                        f"{game_traceback(error)}") from error
 
 
 def discover_characters(create_game, actions: list[str], turns: int, rng: np.random.Generator) -> list[str]:

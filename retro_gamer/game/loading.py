@@ -1,6 +1,5 @@
-"""Finding, importing and starting a game: from ``--game`` to the [game] section of config.toml,
-from that section to the function that creates a game, and from there to a started game. Every
-failure is a GameError that names the module and says what to do.
+"""Finding, importing and starting a game: ``--game`` -> the [game] section of config.toml -> the
+function that creates a game -> a started game. Every failure is a GameError saying what to do.
 """
 import importlib
 import os
@@ -25,70 +24,57 @@ def resolve_game(arg: str) -> dict:
         my_game.py, games/my_game.py      {module = "my_game", path = "/abs/games"}
         games/my_package/                 {module = "my_package", path = "/abs/games"}
         my_game:create_training_game      {module = "my_game", factory = "my_game:create_training_game"}
-
-    ``path`` is the folder that ``train`` and ``play`` put on ``sys.path`` to find the game.
     """
     text, function = arg.strip(), None
     # "module:function", but not a Windows drive such as C:\games\snake.py.
     if ":" in text and not (len(text) > 2 and text[1] == ":" and text[2] in "\\/"):
         text, function = text.rsplit(":", 1)
         if not function.isidentifier():
-            raise GameError(
-                f"{arg!r} does not name a function after the colon.\n"
-                "Write the module, a colon and the name of a function that returns a new game,\n"
-                "for example: --game my_game:create_enemy_training_game")
+            raise GameError(f"{arg!r} does not name a function after the colon.\nWrite the module, a colon "
+                            "and the name of a function that returns a new game,\nfor example: --game "
+                            "my_game:create_enemy_training_game")
     path = Path(text)
     if (text.endswith(".py") or "/" in text or os.sep in text) and not path.exists():
         raise GameError(f"There is no file or folder {text!r} (from --game {arg}).\n"
                         "Check the path and try again.")
     if text.endswith(".py"):
         if not path.stem.isidentifier():
-            raise GameError(
-                f"The file name {path.name!r} cannot be imported as a Python module.\n"
-                "Rename it with letters, digits and underscores only, e.g. my_game.py.")
+            raise GameError(f"The file name {path.name!r} cannot be imported as a Python module.\n"
+                            "Rename it with letters, digits and underscores only, e.g. my_game.py.")
         section = {"module": path.stem, "path": str(path.resolve().parent)}
     elif path.is_dir():
         if not (path / "__init__.py").is_file():
-            raise GameError(
-                f"The folder {text!r} is not a Python package (it has no __init__.py).\n"
-                "Point --game at the .py file that defines create_game(), for example\n"
-                f"--game {path / 'my_game.py'}, or add an __init__.py that defines create_game().")
+            raise GameError(f"The folder {text!r} is not a Python package (it has no __init__.py).\nPoint "
+                            "--game at the .py file that defines create_game(), for example\n--game "
+                            f"{path / 'my_game.py'}, or add an __init__.py that defines create_game().")
         section = {"module": path.resolve().name, "path": str(path.resolve().parent)}
     elif not all(part.isidentifier() for part in text.split(".")):
-        raise GameError(
-            f"{text!r} is not a module name, a .py file or a package folder.\n"
-            "Examples: --game retro.examples.snake, --game my_game.py, --game games/my_game/")
+        raise GameError(f"{text!r} is not a module name, a .py file or a package folder.\n"
+                        "Examples: --game retro.examples.snake, --game my_game.py, --game games/my_game/")
     else:
-        section = _locate_module_name(text)
+        # The console script leaves off sys.path the current folder, where games usually are: look there last.
+        cwd, saved = str(Path.cwd()), sys.path
+        sys.path = [*saved, cwd]
+        try:
+            source = module_source_file(text)
+        finally:
+            sys.path = saved
+        # Where it is imported from: one folder up per dotted part, one more for a package's __init__.py.
+        root = source.parents[text.count(".") + (source.name == "__init__.py")]
+        section = {"module": text}
+        if (root == Path(cwd) or Path(cwd) in root.parents) and "site-packages" not in root.parts:
+            section["path"] = str(root)  # train and play may not have it on sys.path
     if function is not None:
         section["factory"] = f"{section['module']}:{function}"
     return section
-
-
-def _locate_module_name(module: str) -> dict:
-    """The section of a dotted module name, found on sys.path or in the current folder."""
-    cwd, path = str(Path.cwd()), sys.path
-    # The console script does not put the current folder on sys.path, but a game module is
-    # usually a file in the folder the command was run from: look there too, last.
-    sys.path = [*path, cwd]
-    try:
-        source = module_source_file(module)
-    finally:
-        sys.path = path
-    # Where it is imported from: one folder up per dotted part, one more for a package's __init__.py.
-    root = source.parents[module.count(".") + (source.name == "__init__.py")]
-    if (root == Path(cwd) or Path(cwd) in root.parents) and "site-packages" not in root.parts:
-        return {"module": module, "path": str(root)}  # train and play may not have it on sys.path
-    return {"module": module}
 
 
 def add_game_path(game_section: dict) -> None:
     """Put the game's folder ([game].path) at the front of sys.path."""
     path = game_section.get("path")
     if path and not Path(path).is_dir():
-        raise GameError(
-            f"The game's folder {path} (path in [game] of config.toml) does not exist any more.\n"
-            "If the game moved, correct path in config.toml, or run 'retro-gamer create' again.")
+        raise GameError(f"The game's folder {path} (path in [game] of config.toml) does not exist any more.\n"
+                        "If the game moved, correct path in config.toml, or run 'retro-gamer create' again.")
     if path and path not in sys.path:
         sys.path.insert(0, path)
 
@@ -111,19 +97,16 @@ def load_function(target: str, role: str):
     """Import ``"module:function"`` and return the function; ``role`` names its use."""
     module_name, _, function_name = target.partition(":")
     module = import_game_module(module_name)
-    function = getattr(module, function_name, None)
-    if function is None:
+    if (function := getattr(module, function_name, None)) is None:
+        advice = f"Define {function_name} in {module_name}, or correct {role} = {target!r}."
         if role == "create_game":
             advice = (f"Add a function create_game() to {module_name} that returns a new Game, or name\n"
                       f"the function that does: --game {module_name}:my_function")
-        else:
-            advice = f"Define {function_name} in {module_name}, or correct {role} = {target!r}."
         where = getattr(module, "__file__", None) or "no source file"
         raise GameError(f"The module {module_name} ({where}) has no {function_name!r}.\n{advice}")
     if not callable(function):
-        raise GameError(
-            f"{target} is a {type(function).__name__}, not a function, so retro-gamer cannot call it.\n"
-            f"Make {function_name} a function in {module_name}.")
+        raise GameError(f"{target} is a {type(function).__name__}, not a function, so retro-gamer cannot "
+                        f"call it.\nMake {function_name} a function in {module_name}.")
     return function
 
 
@@ -142,10 +125,9 @@ def import_game_module(module_name: str):
             f"The game module {module_name!r} imports {error.name!r}, which is not installed.\n"
             f"Install it (pip install {package}), or remove that import from the game.") from error
     except Exception as error:
-        raise GameError(
-            f"Importing the game module {module_name!r} failed: {type(error).__name__}: {error}\n"
-            f"Fix the game's code, check that it runs on its own with python -m {module_name}, then try\n"
-            f"again. The game's traceback:\n{game_traceback(error)}") from error
+        raise GameError(f"Importing the game module {module_name!r} failed: {type(error).__name__}: {error}\n"
+                        f"Fix the game's code, check that it runs on its own with python -m {module_name}, "
+                        f"then try\nagain. The game's traceback:\n{game_traceback(error)}") from error
 
 
 def game_traceback(error: BaseException) -> str:
@@ -181,16 +163,14 @@ def build_game(create_game, name: str | None = None):
                           and all(is_whole_number(s) and s > 0 for s in size)):
         wrong = [f"board_size = {size!r}, not (width, height), two positive whole numbers"]
     if wrong:
-        raise GameError(
-            f"{name}() returned {type(game).__name__}, not a retro-games Game that can be played "
-            f"({', '.join(wrong)}).\nEnd the function with something like:\n"
-            "    return Game(agents, state, board_size=(32, 16))")
+        raise GameError(f"{name}() returned {type(game).__name__}, not a retro-games Game that can be "
+                        f"played ({', '.join(wrong)}).\nEnd the function with something like:\n"
+                        "    return Game(agents, state, board_size=(32, 16))")
     return game
 
 
 def start_headless(game) -> ProgrammaticInput:
-    """Start ``game`` without a view (the learner reads the agents, not a drawing); return the input
-    the agent presses keys on."""
+    """Start ``game`` without a view (the learner reads agents, not a drawing) -> the input for its keys."""
     keys = ProgrammaticInput()
     game.input_source, game.view = keys, None
     game.start()

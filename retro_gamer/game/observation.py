@@ -34,10 +34,8 @@ def top_character(agents: list, position: tuple[int, int]):
 
 
 class ObservationEncoder:
-    """Reads a live game into codes, extras and observations, as ``metadata`` describes. Only the
-    occupied cells are visited (a snake board: 512 cells, typically a dozen agents). Characters
-    outside the character set count as empty and are recorded in ``new_characters``. The extras'
-    sizes are measured when first read; a size that changes later stops with a GameError."""
+    """Reads a live game into codes, extras and observations, visiting only the occupied cells (snake: a
+    dozen of 512 cells). Characters outside the character set count as empty, kept in ``new_characters``."""
 
     def __init__(self, metadata):
         self.metadata, self.new_characters = metadata, []
@@ -80,8 +78,7 @@ class ObservationEncoder:
         board = bytearray(width * height)
         code_of = self._code_of
         for position, agents in occupied_cells(game).items():
-            # Most cells hold one agent showing a one-character string: look that up directly,
-            # and leave stacks, grids and new characters to _code.
+            # Most cells hold one agent showing one character; stacks, grids and new ones go to _code.
             character = agents[0].character if len(agents) == 1 else None
             code = code_of.get(character) if type(character) is str else None
             if code is None:
@@ -107,16 +104,14 @@ class ObservationEncoder:
         return code
 
     def _crop(self, board: np.ndarray, game) -> np.ndarray:
-        """The (side*side,) window of ``board`` (H, W) centred on the egocentric player; beyond the
-        board's edge, the off-board channel: the agent sees walls."""
+        """The (side*side,) window of ``board`` (H, W) around the player; off the board, walls."""
         name, radius = self.metadata.egocentric_player, self.metadata.egocentric_radius
         player = getattr(game, "agents_by_name", {}).get(name)
         if player is None:
-            raise GameError(
-                f"The egocentric view follows the agent named {name!r}, but the game has none (named "
-                f"agents: {sorted(getattr(game, 'agents_by_name', {}))}).\nSet egocentric_player in "
-                "[preprocessing] of config.toml to the name of the agent the trainer controls,\n"
-                'for example: egocentric_player = "player"')
+            raise GameError(f"The egocentric view follows the agent named {name!r}, but the game has none "
+                            f"(named agents: {sorted(getattr(game, 'agents_by_name', {}))}).\nSet "
+                            "egocentric_player in [preprocessing] of config.toml to the name of the agent "
+                            'the trainer controls,\nfor example: egocentric_player = "player"')
         height, width = board.shape
         framed = np.empty((height + 2 * radius, width + 2 * radius), dtype=np.uint8)
         framed.fill(self.n_channels)  # (np.full is several times slower for small arrays)
@@ -167,9 +162,8 @@ class ObservationEncoder:
         try:
             result = self._observation_function(game)
         except Exception as error:
-            raise GameError(
-                f"The observation_function {name} raised {type(error).__name__}: {error}\n"
-                "Fix the function so that it returns the numbers the agent should see.") from error
+            raise GameError(f"The observation_function {name} raised {type(error).__name__}: {error}\nFix "
+                            "the function so that it returns the numbers the agent should see.") from error
         try:
             values = np.asarray(result, dtype=np.float32)
         except (TypeError, ValueError):
@@ -179,12 +173,10 @@ class ObservationEncoder:
                 f"The observation_function {name} returned {type(result).__name__} {reprlib.repr(result)},\n"
                 "but the network reads one flat list of numbers. Return a 1-D list or numpy array,\n"
                 "for example: return [player_x, player_y, lives]")
-        expected = self.metadata.extras_size
-        if expected and values.size != expected:
-            raise GameError(
-                f"The output of the observation_function {name} has {values.size} numbers now, but "
-                f"{expected}\nwhen it was first measured. The network's input has a fixed size: return "
-                "the same\nnumber of values on every turn.")
+        if (expected := self.metadata.extras_size) and values.size != expected:
+            raise GameError(f"The output of the observation_function {name} has {values.size} numbers now, "
+                            f"but {expected}\nwhen it was first measured. The network's input has a fixed "
+                            "size: return the same\nnumber of values on every turn.")
         self.metadata.extras_size = values.size
         return values
 
@@ -197,7 +189,6 @@ class ObservationEncoder:
 
 
 def _flatten_state_value(key: str, value) -> list:
-    """A game-state value as a flat list of numbers; lists and tuples are flattened."""
     if isinstance(value, (numbers.Real, np.bool_)) and not isinstance(value, np.ndarray):
         return [float(value)]
     if isinstance(value, (list, tuple, np.ndarray)):

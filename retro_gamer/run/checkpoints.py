@@ -1,9 +1,5 @@
-"""Checkpoints: naming, finding, reading and refusing the ``.npz`` files of a run.
-
-A checkpoint is a plain ``.npz`` archive of arrays (docs/reference.md, "Checkpoint contents", lists
-them), read with ``numpy.load(allow_pickle=False)``: opening one a classmate sent you can never run
-code. Any other file is refused with a message saying what it is and what to do.
-"""
+"""Checkpoints: plain ``.npz`` archives of arrays (docs/reference.md lists them), read with numpy.load's
+``allow_pickle=False``: opening one a classmate sent you can never run code. Any other file is refused."""
 import contextlib
 import io
 import json
@@ -18,12 +14,8 @@ from retro_gamer.run.files import is_temporary
 
 CHECKPOINT_DIR = "checkpoints"
 FORMAT = "retro-gamer-numpy checkpoint v1"
-_EPISODE_NAME = re.compile(r"^ep_(\d+)\.(?:npz|pt)$")
-# Checkpoints are stored uncompressed: a file claiming to unpack into far more is a "zip bomb".
-MAX_UNPACKED_RATIO, MAX_UNPACKED_SLACK = 8, 64 * 2**20
-# Settings that fix the network's shape or what its inputs and outputs mean, each with the reason
-# a checkpoint trained with another value cannot be resumed.
-SHAPE_FIXING_FIELDS = {
+MAX_UNPACKED_RATIO, MAX_UNPACKED_SLACK = 8, 64 * 2**20  # above it, a "zip bomb": ours are uncompressed
+SHAPE_FIXING_FIELDS = {  # settings that fix the network's shape or meaning: why changing one bars a resume
     "actions": "the actions the agent can take (changes the output layer size)",
     "reward": "the reward signal: Q-values learned for the old reward mean nothing for the new one",
     "character_set": "the set of board characters (changes input layer size)",
@@ -51,16 +43,15 @@ def replay_path(run_dir, episode: int) -> Path:
 
 def episode_of(path) -> int | None:
     """The episode number in an ``ep_NNNN.npz`` name, or None for other files."""
-    match = _EPISODE_NAME.match(Path(str(path)).name)
+    match = re.match(r"ep_(\d+)\.(?:npz|pt)$", Path(str(path)).name)
     return int(match.group(1)) if match else None
 
 
 def _files(run_dir, suffix: str) -> list:
     # run_dir is a path, or an importlib.resources folder: a policy shipped inside a game's package.
     folder = (Path(run_dir) if isinstance(run_dir, str) else run_dir).joinpath(CHECKPOINT_DIR)
-    if not folder.is_dir():
-        return []
-    return [p for p in folder.iterdir() if p.name.endswith(suffix) and p.is_file()]
+    entries = folder.iterdir() if folder.is_dir() else []
+    return [p for p in entries if p.name.endswith(suffix) and p.is_file()]
 
 
 def list_checkpoints(run_dir) -> list:
@@ -76,11 +67,9 @@ def published_checkpoints(run_dir) -> list:
 
 
 def latest_checkpoint(run_dir):
-    """The ``ep_*.npz`` with the highest episode number (``final.npz`` if there is none), or None. In a run
-    of the published package, its latest ``.pt``: whoever loads it learns why it cannot be used."""
+    """The newest ep_*.npz, else final.npz, else a published run's .pt (refused, saying why), or None."""
     checkpoints = list_checkpoints(run_dir) or published_checkpoints(run_dir)
-    episodes = [p for p in checkpoints if episode_of(p) is not None]
-    return (episodes or checkpoints or [None])[-1]
+    return ([p for p in checkpoints if episode_of(p) is not None] or checkpoints or [None])[-1]
 
 
 def previous_checkpoint(run_dir, before: Path) -> Path | None:
@@ -95,9 +84,8 @@ def previous_checkpoint(run_dir, before: Path) -> Path | None:
 
 
 def resolve_checkpoint(run_dir, name: str):
-    """The file a user means by ``name``: ``ep_0100``, ``ep_0100.npz``, ``final`` or a path to a file
-    inside RUN_DIR/checkpoints/ (links resolved first: nothing outside can be named), never a temporary
-    file or a saved replay memory. In a packaged policy folder, only a plain name."""
+    """The file a user means by ``name``: ep_0100, ep_0100.npz, final or a path inside RUN_DIR/checkpoints/
+    (links resolved first: nothing outside can be named); in a packaged policy folder, only a plain name."""
     given = Path(name if name.endswith((".npz", ".pt")) else name + ".npz")
     how = f"Name one as ep_0100, ep_0100.npz or final (list them with 'retro-gamer info {run_dir}')."
     available = ", ".join(Path(p.name).stem for p in list_checkpoints(run_dir)) or "none"
@@ -137,8 +125,7 @@ def save_arrays(arrays: dict) -> dict[str, np.ndarray]:
 
 
 def read_checkpoint(source, name: str | None = None) -> dict[str, np.ndarray]:
-    """Every array of a checkpoint (a path, or its bytes), refusing anything that is not one of
-    ours with a CheckpointError that says what it is and what to do."""
+    """Every array of a checkpoint (a path, or its bytes); anything else is a CheckpointError."""
     path = None if isinstance(source, bytes) else Path(source)
     label = name or (str(path) if path is not None else "checkpoint")
     run = path.parent.parent if path is not None and path.parent.name == CHECKPOINT_DIR else "RUN_DIR"
@@ -192,9 +179,7 @@ def read_checkpoint(source, name: str | None = None) -> dict[str, np.ndarray]:
             arrays = {n: archive[n] for n in names}
     except CheckpointError:
         raise
-    except Exception as error:
-        # The bytes come from anywhere: whatever they make the reader trip over (a bad zip entry,
-        # a cut-off array, a header asking for terabytes) means the same thing.
+    except Exception as error:        # bytes from anywhere: whatever the reader trips over is damage
         if isinstance(error, ValueError) and "pickle" in str(error).lower():
             raise pickled from None
         raise broken(str(error) or type(error).__name__) from None
@@ -218,8 +203,7 @@ def json_entry(checkpoint: dict, key: str):
 
 def check_compatibility(saved: dict, current: dict, path: Path, run_dir) -> None:
     """CheckpointError when the shape-fixing settings saved in a checkpoint differ from the run's."""
-    changes = [key for key in SHAPE_FIXING_FIELDS if saved.get(key) != current.get(key)]
-    if changes:
+    if changes := [key for key in SHAPE_FIXING_FIELDS if saved.get(key) != current.get(key)]:
         details = "".join(f"  {key}\n    was : {saved.get(key)!r}\n    now : {current.get(key)!r}\n"
                           f"    why : {SHAPE_FIXING_FIELDS[key]}\n\n" for key in changes)
         raise CheckpointError(

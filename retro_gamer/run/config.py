@@ -15,8 +15,7 @@ from retro_gamer.settings import (HYPERPARAMETERS, LAYER_DEFAULTS, OLD_NAMES, OL
                                   resolve_hyperparams)
 
 CONFIG_NAME = "config.toml"
-# [game]'s settings (the others are in retro_gamer/settings.py): is a value right, why, the fix.
-GAME_SETTINGS = {
+GAME_SETTINGS = {  # [game]'s settings (the others: retro_gamer/settings.py): is a value right, why, the fix
     "module": (lambda value: isinstance(value, str) and all(map(str.isidentifier, value.split("."))),
                "[game] must name the Python module of the game, so that training can create new games.",
                'module = "retro.examples.snake"   (or run retro-gamer create again)'),
@@ -47,9 +46,8 @@ def engine_module(name: str):
 
 
 def read_config(run_dir) -> RunConfig:
-    """Read and check ``run_dir``/config.toml (or that file itself); one ConfigError lists every problem,
-    each with its fix. The published package's spellings are read too ([hyperparameters], n_layers and
-    layer_size, lr_decay)."""
+    """Read and check ``run_dir``/config.toml (or that file itself): one ConfigError lists every problem.
+    The published package's spellings are read too ([hyperparameters], n_layers, layer_size, lr_decay)."""
     path = Path(run_dir) if Path(run_dir).name == CONFIG_NAME else Path(run_dir) / CONFIG_NAME
     if not path.is_file():
         raise ConfigError(f"There is no {path}. A training run starts with a config.toml, written by:\n"
@@ -83,8 +81,7 @@ def read_config(run_dir) -> RunConfig:
         if (key in given_game or (key == "module" and given_game)) and not right(given_game.get(key)):
             found.append(problem(f"{key} = {toml_value(given_game.get(key))}", why, fix))
     metadata, metadata_problems = GameMetadata.parse(tables["metadata"], "[metadata]")
-    found += metadata_problems
-    found += _merge(dict(tables["metadata"]), tables["preprocessing"], "preprocessing")
+    found += metadata_problems + _merge(dict(tables["metadata"]), tables["preprocessing"], "preprocessing")
     found += metadata.apply_preprocessing(tables["preprocessing"]) + metadata.problems()
     given, spelling_problems = normalize(tables["training"])
     hyperparams = {**defaults(), **given}
@@ -92,8 +89,7 @@ def read_config(run_dir) -> RunConfig:
     if found:
         raise ConfigError(problem_report(found, str(path), f"Correct {path} and run the command again."))
     if metadata.observation_function is None:
-        # Worked out again from the measured sizes (or measured from the game when unknown),
-        # so that an edited observe_state can never leave a stale size behind.
+        # Worked out again (0: measured from the game), so that an edited observe_state leaves no stale size.
         sizes = metadata.observe_state_sizes
         measured = set(metadata.observe_state) <= set(sizes)
         metadata.extras_size = sum(sizes[k] for k in metadata.observe_state) if measured else 0
@@ -116,8 +112,7 @@ def _merge(table: dict, section: dict, name: str) -> list[str]:
 
 
 def new_config(game_section: dict, metadata: GameMetadata, hyperparams: dict | None = None) -> dict:
-    """The tables of a config.toml: every setting written, so the learner sees them all.
-    ``hyperparams`` may hold only what differs from the defaults, in any spelling."""
+    """config.toml's tables, every setting shown to the learner (``hyperparams``: changes, any spelling)."""
     hp = resolve_hyperparams(hyperparams)
     game = {key: value for key, value in game_section.items() if value is not None}
     tables = {"game": game} if game else {}
@@ -129,9 +124,8 @@ def new_config(game_section: dict, metadata: GameMetadata, hyperparams: dict | N
 
 
 def write_config(run_dir, config: dict) -> Path:
-    """Write ``run_dir``/config.toml atomically from new_config's tables, one line per setting:
-    tomli_w writes each value (it knows TOML's quoting), but lists stay on their line, as a
-    learner editing by hand expects. Returns its path."""
+    """Write ``run_dir``/config.toml atomically from new_config's tables, a line per setting: tomli_w
+    writes each value (it knows TOML's quoting), but lists stay on one line, as a learner editing expects."""
     path = Path(run_dir) / CONFIG_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
     sections = [f"[{name}]\n" + "".join(f"{_key(key)} = {_inline(value)}\n" for key, value in table.items())
@@ -141,8 +135,7 @@ def write_config(run_dir, config: dict) -> Path:
 
 
 def save_trainer_config(run_dir, metadata: GameMetadata, hyperparams: dict) -> Path:
-    """Rewrite config.toml with what training settled (discovered characters, measured sizes),
-    keeping its [game] section."""
+    """Rewrite config.toml with what training settled (new characters, measured sizes), keeping [game]."""
     path = Path(run_dir) / CONFIG_NAME
     game = read_toml(path).get("game", {}) if path.is_file() else {}
     return write_config(run_dir, new_config(game if isinstance(game, dict) else {}, metadata, hyperparams))

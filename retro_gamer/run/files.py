@@ -11,9 +11,8 @@ TEMP_PREFIX = ".tmp-"
 
 
 def atomic_write(path, data: bytes | None = None, write=None) -> None:
-    """Replace ``path`` with ``data``, or with what ``write(binary file)`` writes, through a temporary
-    file in the same folder, flushed to disk, then renamed over it: a rename within one folder is
-    atomic, so Ctrl-C, a kill or a full disk at any moment leaves the previous version intact."""
+    """Replace ``path`` with ``data`` (or what ``write(binary file)`` writes) via a temporary file renamed
+    over it: a rename within one folder is atomic, so Ctrl-C, a kill or a full disk keeps the old version."""
     path, write = Path(path), write or (lambda f: f.write(data))
     try:        # the permissions of the file replaced, or those an ordinary write would give
         mode = path.stat().st_mode & 0o777
@@ -30,8 +29,7 @@ def atomic_write(path, data: bytes | None = None, write=None) -> None:
             os.fsync(f.fileno())
         os.replace(temporary, path)
     except BaseException:               # a full disk, Ctrl-C: no temporary file is left behind
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
+        Path(temporary).unlink(missing_ok=True)
         raise
     with contextlib.suppress(OSError):  # makes the rename itself durable, where folders can be opened
         folder = os.open(path.parent, os.O_RDONLY)
@@ -46,8 +44,7 @@ def atomic_write_text(path, text: str) -> None:
 
 
 def atomic_save_npz(path, arrays: dict) -> None:
-    """Save ``arrays`` as an uncompressed ``.npz`` atomically, straight into the temporary file.
-    Object arrays are refused, so that every file written loads with allow_pickle=False."""
+    """Uncompressed; object arrays are refused, so that every file written loads with allow_pickle=False."""
     for name, value in arrays.items():
         if np.asarray(value).dtype == object:
             raise TypeError(f"refusing to save object array {name!r}: it would need pickle")
@@ -60,8 +57,7 @@ def is_temporary(path) -> bool:
 
 
 def remove_temporaries(folder) -> None:
-    """Delete the temporary files left in ``folder`` by writes killed outright (SIGKILL, a power cut:
-    any other error removes its own). Links are removed as links, never followed."""
+    """Delete the temporaries of killed writes (SIGKILL, a power cut); links are removed, never followed."""
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         for path in list(Path(folder).iterdir()):
             if is_temporary(path) and (path.is_symlink() or path.is_file()):

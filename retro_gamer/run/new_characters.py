@@ -7,9 +7,8 @@ from retro_gamer.run.config import save_trainer_config
 
 
 def extend_character_set(trainer) -> None:
-    """Give each character the environment saw outside the character set an input channel of its own,
-    between episodes. Its weights (and Adam moments) start at zero, so the grown network computes
-    exactly what it computed before, and learns what the new character means from then on."""
+    """Grow the input layer between episodes: each new character's channel starts with zero weights (and
+    Adam moments), so the network computes exactly what it did before, then learns what it means."""
     agent, metadata, hp = trainer.agent, trainer.metadata, trainer.hp
     before, old_shape = len(metadata.character_set), metadata.board_shape
     adam = agent.optimizer.state_dict()
@@ -26,16 +25,14 @@ def extend_character_set(trainer) -> None:
         for codes in (agent.memory.state_codes, agent.memory.next_codes):
             codes[codes > before] += added
     save_trainer_config(trainer.run_dir, metadata, hp)
-    new = metadata.character_set[-added:]
-    records.append_log(trainer.run_dir, f"[INIT] New character(s) {new} seen in episode {trainer.episode}: "
-                                        "the input layer was extended with zero weights.")
+    records.append_log(trainer.run_dir, f"[INIT] New character(s) {metadata.character_set[-added:]} seen in "
+                       f"episode {trainer.episode}: the input layer was extended with zero weights.")
 
 
 def grow_input_channels(params: dict, metadata: GameMetadata, old_shape: tuple, insert_at: int,
                         added: int) -> dict:
-    """Weights for a board with ``added`` more channels inserted at channel ``insert_at``, their
-    weights zero. Only the first layer changes: conv.0.weight (32, C, 3, 3) for the CNN; for the
-    MLP net.0.weight (out, H*W*C + E), whose board columns are cell-major (H, W, C)."""
+    """``params`` with ``added`` zero channels inserted at channel ``insert_at`` of the first layer:
+    conv.0.weight (32, C, 3, 3) for the CNN, net.0.weight (out, H*W*C + E), board cell-major, for the MLP."""
     channels, height, width = old_shape
     grown = {name: np.array(value) for name, value in params.items()}
     at = [insert_at] * added

@@ -1,8 +1,6 @@
-"""A run's two records, written while it learns and read back by info, plot and the display:
-training.log (the [INIT] lines describing the network, a header per session, then a line per
-checkpoint) and episodes.csv (a row per episode). Both are small, and rewritten atomically at
-each addition, so a crash never leaves half a line.
-"""
+"""training.log ([INIT] lines describing the network, a header per session, a line per checkpoint) and
+episodes.csv (a row per episode): small, so rewritten atomically at each addition, never half-written."""
+import contextlib
 import csv
 import io
 import math
@@ -16,11 +14,6 @@ EPISODES_FILE = "episodes.csv"
 EPISODE_COLUMNS = ("episode", "total_reward", "steps", "epsilon", "avg_loss", "seconds")
 EPISODES_HEADER = ",".join(EPISODE_COLUMNS) + "\n"
 
-# "[ep_0100]" at the start, then key=value fields (older logs pad a value: "avg_reward= -4.1").
-_LINE_START = re.compile(r"^\[(?P<name>ep_\d+|final)\]")
-_FIELD = re.compile(r"(\w+)=\s*(\S+)")
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
-
 
 def format_duration(seconds: float) -> str:
     """12 -> '0m12s', 3725 -> '1h02m05s', as training.log writes times."""
@@ -31,7 +24,7 @@ def format_duration(seconds: float) -> str:
 
 def parse_duration(text: str) -> float | None:
     """The seconds of a duration such as '0m12s', '1h02m03s' or '45s'; None if unreadable."""
-    match = _DURATION.match(text)
+    match = re.match(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$", text)
     if not match or not any(match.groups()):
         return None
     hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
@@ -47,10 +40,11 @@ def checkpoint_line(record: dict) -> str:
 
 
 def parse_checkpoint_line(line: str) -> dict | None:
-    """A checkpoint line's fields (None where one is missing) and the line itself; None for other lines."""
+    """A checkpoint line's fields (None where one is missing) and the line itself; None for other lines.
+    "[ep_0100]" starts it, then key=value fields (older logs pad a value: "avg_reward= -4.1")."""
     line = line.strip()
-    start = _LINE_START.match(line)
-    fields = dict(_FIELD.findall(line[start.end():])) if start else {}
+    start = re.match(r"\[(?P<name>ep_\d+|final)\]", line)
+    fields = dict(re.findall(r"(\w+)=\s*(\S+)", line[start.end():])) if start else {}
     episodes = re.fullmatch(r"(\d+)-(\d+)", fields.get("ep", ""))
     if not episodes:
         return None
@@ -61,20 +55,17 @@ def parse_checkpoint_line(line: str) -> dict | None:
 
 
 def _number(text: str | None) -> float | None:
-    try:
+    with contextlib.suppress(TypeError, ValueError):
         value = float(text)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isinf(value) else value
+        return None if math.isinf(value) else value
+    return None
 
 
 def read_text(path: Path) -> str:
     """A record's text, ready for more lines even if damaged or edited by hand: bytes that are not
     UTF-8 (or NUL) become replacement characters, and a last line gets its missing newline."""
-    if not path.is_file():
-        return ""
-    text = path.read_text(encoding="utf-8", errors="replace").replace("\0", "\ufffd")
-    return text if not text or text.endswith("\n") else text + "\n"
+    text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+    return (text if not text or text.endswith("\n") else text + "\n").replace("\0", "\ufffd")
 
 
 def append_log(run_dir, line: str) -> None:
@@ -111,11 +102,8 @@ def read_episodes(run_dir) -> dict[str, list[float]]:
     edit, a file cut short) is skipped, and of an episode recorded twice the later row is kept."""
     rows = {}
     for row in csv.DictReader(io.StringIO(read_text(Path(run_dir) / EPISODES_FILE))):
-        try:
+        with contextlib.suppress(KeyError, TypeError, ValueError, OverflowError):  # int(inf): OverflowError
             values = {name: float(row[name]) for name in EPISODE_COLUMNS}
             rows[int(values["episode"])] = values
-        except (KeyError, TypeError, ValueError, OverflowError):        # OverflowError: episode = inf
-            continue
     ordered = [values for _, values in sorted(rows.items())]
     return {name: [row[name] for row in ordered] for name in EPISODE_COLUMNS} if ordered else {}
-

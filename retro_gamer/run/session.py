@@ -15,18 +15,15 @@ except ImportError:          # Windows: no flock; a run is then not protected fr
     fcntl = None
 
 LOCK_FILE = ".lock"
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
-                     if hasattr(signal, name))
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
 _held: set[Path] = set()     # the locks this process holds: taking one again inside is a no-op
 
 
 @contextlib.contextmanager
 def run_lock(run_dir, doing: str):
-    """Hold RUN_DIR/.lock inside the block, so that two processes never interleave a run's records or
-    remove a checkpoint being written: RetroGamerError at once if another one holds it. ``doing``
-    ('training', 'cleaning') is written in the file, for that message. The lock is the operating
-    system's (fcntl.flock): it goes with its process however that ends, SIGKILL and power cuts
-    included, so a lock left behind never blocks anyone."""
+    """Hold RUN_DIR/.lock inside the block, so that two processes never interleave a run's records or remove
+    a checkpoint being written; RetroGamerError at once if another holds it (``doing`` is written in the file
+    for that message). fcntl.flock's lock ends with its process, SIGKILL included: none is left behind."""
     path = (Path(run_dir) / LOCK_FILE).resolve()
     if fcntl is None or path in _held:
         yield
@@ -54,9 +51,8 @@ def run_lock(run_dir, doing: str):
 @contextlib.contextmanager
 def _signals(handler, numbers):
     """``handler`` handles these signals in the block (Python sets handlers in the main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        numbers = []
-    previous = {number: signal.signal(number, handler) for number in numbers}
+    main = threading.current_thread() is threading.main_thread()
+    previous = {number: signal.signal(number, handler) for number in numbers if main}
     try:
         yield
     finally:
@@ -73,8 +69,7 @@ def stop_signals():
 
 @contextlib.contextmanager
 def deferred_stop():
-    """Let the block (a checkpoint, an episode's bookkeeping) finish before a stop signal takes effect,
-    so that the files always agree with each other; then KeyboardInterrupt."""
+    """A stop signal waits for the block's end (a checkpoint, an episode's bookkeeping), so files agree."""
     received = []
     with _signals(lambda signum, frame: received.append(signum),
                   [n for n in STOP_SIGNALS if callable(signal.getsignal(n))]):

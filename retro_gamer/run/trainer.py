@@ -1,8 +1,6 @@
-"""Training sessions on a run folder, around dqn/agent.py, the algorithm of both engines.
-
-This is the bookkeeping around it: the agent built from the run's settings and engine, a
-checkpoint every 100 episodes, training.log and episodes.csv, exact resume, new characters
-(the "extend" strategy), and never losing finished work to Ctrl-C, a crashing game or a full disk.
+"""Training sessions on a run folder: the bookkeeping around dqn/agent.py, the algorithm of both
+engines. A checkpoint every 100 episodes, training.log and episodes.csv, exact resume, and never
+losing finished work to Ctrl-C, a crashing game or a full disk.
 """
 import contextlib
 import json
@@ -32,6 +30,8 @@ from retro_gamer.settings import resolve_hyperparams
 CHECKPOINT_EVERY = 100
 # [training] values that decay: one edited between sessions restarts from the edited value.
 EDITABLE_STARTING_VALUES = ("learning_rate", "epsilon")
+
+
 class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C stopped training; ``checkpoint`` is the file that kept the finished episodes."""
 
@@ -62,9 +62,8 @@ class _Turns:
 class DQNTrainer:
     """Trains a Deep Q-Network to play one game, writing everything into ``run_dir``.
 
-    create_game: zero-argument function returning a new ``retro.game.Game``; metadata: the
-    game's GameMetadata; preprocessing: [preprocessing] settings applied onto it;
-    hyperparams: any [training] or [model] setting, in any spelling settings.py reads.
+    create_game: returns a new ``retro.game.Game``; metadata: the game's GameMetadata, with the
+    [preprocessing] settings of ``preprocessing`` applied; hyperparams: [training] and [model].
     """
 
     def __init__(self, create_game: Callable, metadata: GameMetadata, run_dir,
@@ -88,7 +87,7 @@ class DQNTrainer:
                                                          self.hp["exploration_turns"], self.rng)
         self.env = GameEnvironment(create_game, metadata,
                                    unknown_character_strategy=self.hp["unknown_character_strategy"])
-        self.env.measure_observation()       # metadata.extras_size and observe_state_sizes
+        self.env.measure_observation()                   # metadata.extras_size is known from here
         self.action_keys = list(metadata.actions) + [None]     # the no-op is the last output
         self.agent = DQNAgent(metadata, self.hp, self.rng, engine_module(self.hp["engine"]))
         self.episode = 0                     # the last finished episode
@@ -119,13 +118,8 @@ class DQNTrainer:
     def complete(self) -> bool:
         return self.episode >= self.hp["training_episodes"]
 
-    @property
-    def epsilon(self) -> float:
-        return self.agent.epsilon
-
-    @property
-    def total_steps(self) -> int:
-        return self.agent.total_steps
+    epsilon = property(lambda self: self.agent.epsilon)
+    total_steps = property(lambda self: self.agent.total_steps)
 
     # ------------------------------------------------------------------ a session
 
@@ -192,7 +186,7 @@ class DQNTrainer:
             raise
 
     def _finish_episode(self, stats: dict, block: list[dict]) -> None:
-        """Count a played episode: the agent's decays, its record, new characters adopted."""
+        """Count a played episode: the decays, its record, the new characters it saw."""
         self.agent.end_episode(stats["learned"])
         self.episode += 1
         stats.update(episode=self.episode, epsilon=self.agent.epsilon)
@@ -203,19 +197,16 @@ class DQNTrainer:
 
     def _keep_finished_episodes(self, block: list[dict], started: float) -> None:
         """After training stopped early, save the episodes finished since the last checkpoint."""
-        if self.episode == self._saved_episode:
-            return
-        try:
-            self._checkpoint(block, time.perf_counter() - started)
-        except KeyboardInterrupt:
-            pass          # a second Ctrl-C, held back until the checkpoint was complete
-        except OSError as error:
-            raise CheckpointError(self._write_failed_message(error)) from error
+        with contextlib.suppress(KeyboardInterrupt):      # a second Ctrl-C waits for the checkpoint
+            try:
+                if self.episode != self._saved_episode:
+                    self._checkpoint(block, time.perf_counter() - started)
+            except OSError as error:
+                raise CheckpointError(self._write_failed_message(error)) from error
 
     def _kept_sentence(self) -> str:
-        if self._saved_checkpoint is None:
-            return "No episode had finished, so there was nothing to keep."
-        return (f"Episodes 1-{self._saved_episode} are kept in checkpoint {self._saved_checkpoint.name}; "
+        return ("No episode had finished, so there was nothing to keep." if self._saved_checkpoint is None
+                else f"Episodes 1-{self._saved_episode} are kept in checkpoint {self._saved_checkpoint.name}; "
                 f"'retro-gamer train {self.run_dir}' resumes from there.")
 
     def _write_failed_message(self, error: OSError) -> str:
@@ -228,10 +219,9 @@ class DQNTrainer:
     # ------------------------------------------------------------------ checkpoints
 
     def _checkpoint(self, block: list[dict], seconds: float) -> dict:
-        """Save episodes.csv's new rows, the replay memory, ep_NNNN.npz (and final.npz at the end)
-        and a log line, in the order that a process killed halfway leaves consistent: rows of
-        episodes no checkpoint holds are dropped on resume, and the memory is written before the
-        checkpoint it belongs to, the previous one removed after."""
+        """episodes.csv's new rows, the replay memory, ep_NNNN.npz (final.npz at the end), a log line:
+        in this order, a process killed halfway leaves them consistent (rows no checkpoint holds are
+        dropped on resume; the latest checkpoint's memory is written before it, removed after)."""
         with deferred_stop():
             self.total_training_seconds += seconds
             name = ckpt.checkpoint_name(self.episode)
@@ -317,8 +307,7 @@ class DQNTrainer:
 
     def load_checkpoint(self, path) -> None:
         """Restore everything a checkpoint holds, so training continues exactly where it stopped."""
-        path = Path(path)
-        self._restore(ckpt.read_checkpoint(path, path.name), path)
+        self._restore(ckpt.read_checkpoint(path, Path(path).name), Path(path))
 
     def _restore(self, data: dict, path: Path) -> None:
         agent = self.agent
@@ -364,8 +353,8 @@ class DQNTrainer:
                                        f"checkpoint's {was:.3g}.")
 
     def _load_memory(self, checkpoint: Path) -> None:
-        """The replay memory saved with this checkpoint. It only makes resuming exact: when it is
-        missing, damaged or impossible, training goes on with an empty one, and says so."""
+        """The replay memory saved with this checkpoint; it only makes resuming exact, so when it is
+        missing or damaged training goes on with an empty one, and says so."""
         path, memory = ckpt.replay_path(self.run_dir, self.episode), self.agent.memory
         sizes = memory.capacity, memory.state_codes.shape[1], memory.state_extras.shape[1]
         self.agent.memory = type(memory)(*sizes)
@@ -387,8 +376,8 @@ class DQNTrainer:
 
 
 def _adam_state(data: dict, optimizer) -> dict:
-    """Adam's state from a checkpoint. Checkpoints of the first version kept the moments divided by
-    (1 - beta1) and (1 - beta2), as m_sum and v_sum: they are converted."""
+    """Adam's state from a checkpoint; the first version's m_sum and v_sum (the moments divided by
+    1 - beta1 and 1 - beta2) are converted."""
     if any(key.startswith("adam/m_sum/") for key in data):
         moments = {moment: {name: value * (1 - beta)
                             for name, value in ckpt.model_params(data, f"adam/{moment}_sum/").items()}
