@@ -1,14 +1,9 @@
 """The errors a user is meant to read, and how their messages are written.
 
-A ``RetroGamerError`` is a problem the user can fix (a typo in config.toml, a missing
-checkpoint, a game that crashed). Its message says what happened, why it matters and
-what to do; the command line prints it as it is, never with a traceback. It subclasses
-``ValueError`` so that code written for the published package, which raised
-``ValueError`` for the same problems, keeps working.
-
-A file or section with several problems gets one message listing them all, each with
-why it is wrong and the corrected line (``problem`` and ``problem_report``): a learner
-fixes a config in one go instead of one traceback at a time.
+A ``RetroGamerError`` is a problem the user can fix; its message says what happened, why it
+matters and what to do, and the command line prints it without a traceback. (A ValueError, as
+the published package raised.) A file with several problems gets one message listing them all,
+each with the corrected line: a learner fixes a config in one go, not one traceback at a time.
 """
 import difflib
 import json

@@ -1,17 +1,10 @@
-"""Using a trained agent: TrainedPolicy picks actions, PolicyInput presses them.
-
-``TrainedPolicy("runs/snake/")`` reads the run's config.toml, rebuilds the Q-network (with
-the run's engine) and loads a checkpoint; ``get_action(game)`` then looks at any live game
-and returns the key with the highest Q-value: the greedy policy, no exploration.
-``PolicyInput(policy, game)`` is a retro-games input source, so a policy can replace the
-keyboard of an unchanged game::
+"""Using a trained agent: TrainedPolicy picks actions (the greedy policy: the key with the highest
+Q-value, no exploration), PolicyInput presses them, so a policy replaces the keyboard of a game::
 
     game.play(input_source=PolicyInput(TrainedPolicy("runs/snake/"), game))
 
-A game may ship its own trained agent: pass an ``importlib.resources`` folder as ``run_dir``
-(``files("my_game") / "policy"``); config.toml and the checkpoints are read through the
-resources API, so it works from a wheel or a zip too. A game may ask several agents for an
-action every turn, so the board is read into buffers made once (one byte per cell).
+A game may ship its own trained agent as an ``importlib.resources`` folder (``files("my_game") /
+"policy"``): it is read through the resources API, so it works from a wheel or a zip too.
 """
 import os
 import tempfile
@@ -73,8 +66,7 @@ class TrainedPolicy:
                                   "old settings back, or train again with these ones.") from None
         self.action_keys: list[str | None] = list(self.metadata.actions) + [None]   # the no-op is last
         self.encoder = ObservationEncoder(self.metadata)
-        # The network reads one input per cell: it plays only the board size it was trained on
-        # (an egocentric crop has a size of its own).
+        # One input per cell: the network plays the board size it learned on (a crop has a size of its own).
         m = self.metadata
         self._board_size = tuple(m.board_size) if m.uses_board and not m.egocentric else None
         self._codes = np.zeros((1, self.encoder.n_cells), np.uint8)

@@ -151,8 +151,7 @@ MINIMAL_DESCRIPTION = ('[tool.retro-gamer]\nactions = ["KEY_RIGHT", "KEY_UP", "K
                        'reward = "score"')
 PREPROCESSING = tuple(name for name, s in SETTINGS.items() if s.section == "preprocessing")
 HYPERPARAMETERS = tuple(name for name, s in SETTINGS.items() if s.section in ("model", "training"))
-# The published package's spellings: [hyperparameters] is [training]; lr_decay is learning_rate_decay;
-# n_layers and layer_size (default 2 of 128) are hidden_sizes = [layer_size] * n_layers.
+# The published package's spellings; n_layers and layer_size mean hidden_sizes = [layer_size] * n_layers.
 OLD_SECTIONS = {"hyperparameters": "training"}
 OLD_NAMES = {"lr_decay": "learning_rate_decay"}
 LAYER_DEFAULTS = {"n_layers": 2, "layer_size": 128}

@@ -184,7 +184,7 @@ FOREIGN = {
     "another format version": (npz_bytes(format=np.array("retro-gamer-numpy checkpoint v9")),
                                "unknown checkpoint format"),
     "a numeric format entry": (npz_bytes(format=np.arange(5)), "unknown checkpoint format"),
-    "a torch checkpoint renamed .npz": (torch_style_zip(), "published PyTorch retro-gamer"),
+    "a torch checkpoint renamed .npz": (torch_style_zip(), "PyTorch file, as the published retro-gamer writes"),
     "missing weights": (npz_bytes(format=np.array(ckpt.FORMAT)), "incomplete"),
 }
 
@@ -284,19 +284,16 @@ unknown_character_strategy = "ignore"
     return folder
 
 
-def test_a_run_of_the_published_package_explains_and_can_be_retrained(game_dir, tmp_path, capsys):
+def test_a_run_of_the_published_package_is_retrained_from_its_config_and_its_pt_files_refused(
+        game_dir, tmp_path, capsys):
     run = published_run(tmp_path / "published", game_dir)
-    fails_clearly(["train", run], capsys, "ep_0200.pt", "published PyTorch retro-gamer",
-                  f"retro-gamer clean {run}")
-    fails_clearly(["train", run, "--resume", "ep_0100"], capsys, "ep_0100.pt", "published")
-    fails_clearly(["eval", run, "--episodes", "1"], capsys, "ep_0200.pt", "published")
-    assert main(["info", str(run)]) == 0
-    assert "'ep_0100.pt', 'ep_0200.pt', 'final.pt'" in capsys.readouterr().out
-    # The config.toml is kept; once the .pt files are gone, training starts afresh.
-    assert main(["clean", str(run), "--yes"]) == 0
-    assert not list((run / "checkpoints").glob("*.pt"))
+    fails_clearly(["eval", run, "--checkpoint", "ep_0100.pt"], capsys, "ep_0100.pt", "PyTorch file",
+                  "published retro-gamer", "never unpickles")
+    # Its config.toml (with the published spellings) is read; its .pt files are not checkpoints of ours.
     assert main(["train", str(run)]) == 0
     assert [path.name for path in ckpt.list_checkpoints(run)] == ["ep_0100.npz", "ep_0120.npz", "final.npz"]
+    assert main(["clean", str(run), "--yes"]) == 0
+    assert not list((run / "checkpoints").glob("*.pt"))
 
 
 # --------------------------------------------------------------------------- 3. untrusted checkpoints

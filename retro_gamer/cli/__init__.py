@@ -4,6 +4,7 @@ Only the standard library, errors and settings are imported here, so ``--help`` 
 Every problem a user can cause ends with one ``Error: ...`` paragraph and exit status 1, not a traceback.
 """
 import argparse
+import contextlib
 import errno
 import os
 import sys
@@ -34,25 +35,22 @@ GAME_HELP = ("the game to learn: a module name (retro.examples.snake), a .py fil
 
 
 def _hidden_sizes(text: str) -> list[int]:
-    sizes = [int(part) for part in text.replace(" ", "").split(",") if part.isdigit()]
-    if len(sizes) != len(text.split(",")) or min(sizes) <= 0:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a list of layer sizes. Give one positive whole "
-                                         "number per hidden layer, separated by commas, e.g. --hidden-sizes "
-                                         "128,64")
-    return sizes
+    """'128,64' -> [128, 64]; each size's bounds are checked with the other settings (settings.py)."""
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a list of layer sizes. Give one whole number "
+                                         "per hidden layer, separated by commas, e.g. --hidden-sizes 128,64")
 
 
-def _above_zero(kind):
+def _above_zero(kind, example: int):
+    """An option's type: a number of this ``kind`` (int or float) above 0."""
     def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            value = 0
-        if not value > 0:
-            raise argparse.ArgumentTypeError(
-                f"'{text}' must be a {'whole number' if kind is int else 'number'} above 0, e.g. "
-                f"{12 if kind is float else 100}")
-        return value
+        with contextlib.suppress(ValueError):
+            if kind(text) > 0:
+                return kind(text)
+        raise argparse.ArgumentTypeError(
+            f"'{text}' must be a {'whole number' if kind is int else 'number'} above 0, e.g. {example}")
     return parse
 
 
@@ -118,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         "help": "resume from this checkpoint (ep_0300, ep_0300.npz, final) instead of the latest"}})
     command("play", play.play, run_dir=run_dir, **{
         "--checkpoint": {"metavar": "NAME", "help": "which checkpoint plays (default: the latest)"},
-        "--framerate": {"type": _above_zero(float), "default": 12.0, "metavar": "N",
+        "--framerate": {"type": _above_zero(float, 12), "default": 12.0, "metavar": "N",
                         "help": "turns per second (default: 12)"}})
     command("info", commands.info, run_dir=run_dir)
     command("clean", commands.clean, run_dir=run_dir, **{
@@ -128,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("eval", commands.evaluate, run_dir=run_dir, **{
         "--checkpoint": {"action": "extend", "nargs": "+", "metavar": "NAME",
                          "help": "checkpoints to compare, e.g. ep_0100 final (default: the latest)"},
-        "--episodes": {"type": _above_zero(int), "default": 100, "metavar": "N",
+        "--episodes": {"type": _above_zero(int, 100), "default": 100, "metavar": "N",
                        "help": "games per checkpoint (default: 100)"},
         "--seed": {"type": int, "default": 0, "metavar": "N",
                    "help": "random seed of the games (default: 0)"}})

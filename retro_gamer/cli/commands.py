@@ -117,7 +117,7 @@ in config.toml.
 def info(args: argparse.Namespace) -> int:
     """summarise a run: game, settings, recent checkpoints"""
     run_dir = run_directory(args.run_dir)
-    from retro_gamer.run.checkpoints import list_checkpoints, published_checkpoints
+    from retro_gamer.run.checkpoints import list_checkpoints
     from retro_gamer.run.config import read_config
     from retro_gamer.run.records import read_checkpoint_history
 
@@ -134,10 +134,6 @@ def info(args: argparse.Namespace) -> int:
         print(f"  {record['line']}")
     checkpoints = [path.name for path in list_checkpoints(run_dir)]
     print(f"\nCheckpoints ({len(checkpoints)}): {checkpoints}")
-    published = [path.name for path in published_checkpoints(run_dir)]
-    if published:
-        print(f"Also {len(published)} checkpoint(s) of the published PyTorch retro-gamer, which this "
-              f"edition cannot read: {published}. '{command_line('clean', args.run_dir)}' removes them.")
     return 0
 
 

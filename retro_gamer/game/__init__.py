@@ -1,7 +1,3 @@
-"""A retro-games game as the agent sees it.
-
-    description.py   GameMetadata: the game's [tool.retro-gamer] and the [preprocessing] settings
-    loading.py       finding, importing and starting a game from any form of --game
-    observation.py   a live game read into board codes and extras
-    environment.py   GameEnvironment: reset and step, the reward of a turn; measuring a game
-"""
+"""A retro-games game as the agent sees it: its description and [preprocessing] (description.py),
+finding and starting it from any form of --game (loading.py), a live game read into board codes
+and extras (observation.py), and GameEnvironment: reset, step and the reward of a turn."""

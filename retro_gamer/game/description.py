@@ -18,8 +18,7 @@ from retro_gamer.settings import MINIMAL_DESCRIPTION, PREPROCESSING, SETTINGS, i
 MEASURED_FIELDS = ("extras_size",)
 ARROW_KEYS = ["KEY_RIGHT", "KEY_UP", "KEY_LEFT", "KEY_DOWN"]
 
-# Descriptions of the example games that ship with retro-games without a [tool.retro-gamer]
-# section, so that `retro-gamer create --game retro.examples.snake` works on a fresh install.
+# For the example games that ship without [tool.retro-gamer], so that `create --game` works on them.
 BUILTIN_DESCRIPTIONS: dict[str, dict] = {"retro.examples.snake": {
     "actions": ARROW_KEYS,
     "reward": "reward",  # snake's shaped reward: +50 an apple, +1 closer to it, -1 farther, -10 dying

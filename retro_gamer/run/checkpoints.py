@@ -43,7 +43,7 @@ def replay_path(run_dir, episode: int) -> Path:
 
 def episode_of(path) -> int | None:
     """The episode number in an ``ep_NNNN.npz`` name, or None for other files."""
-    match = re.match(r"ep_(\d+)\.(?:npz|pt)$", Path(str(path)).name)
+    match = re.match(r"ep_(\d+)\.npz$", Path(str(path)).name)
     return int(match.group(1)) if match else None
 
 
@@ -61,14 +61,9 @@ def list_checkpoints(run_dir) -> list:
         [p for p in files if p.name == "final.npz"]
 
 
-def published_checkpoints(run_dir) -> list:
-    """The ``.pt`` checkpoints of the published PyTorch retro-gamer in the run's folder."""
-    return sorted(_files(run_dir, ".pt"), key=lambda p: p.name)
-
-
 def latest_checkpoint(run_dir):
-    """The newest ep_*.npz, else final.npz, else a published run's .pt (refused, saying why), or None."""
-    checkpoints = list_checkpoints(run_dir) or published_checkpoints(run_dir)
+    """The newest ep_*.npz, else final.npz, or None."""
+    checkpoints = list_checkpoints(run_dir)
     return ([p for p in checkpoints if episode_of(p) is not None] or checkpoints or [None])[-1]
 
 
@@ -101,8 +96,6 @@ def resolve_checkpoint(run_dir, name: str):
     fallback = folder / given
     # A bare name lives in checkpoints/; a path may be relative to here, to the run or to checkpoints/.
     candidates = ([given, Path(run_dir) / given] if len(given.parts) > 1 else []) + [fallback]
-    if given.suffix == ".npz":        # the published package's file of that name, to explain it
-        candidates += [c.with_suffix(".pt") for c in candidates]
     try:
         resolved = next((c for c in candidates if c.exists()), fallback).resolve()
     except (OSError, RuntimeError) as error:          # a name too long, a loop of links
@@ -129,10 +122,6 @@ def read_checkpoint(source, name: str | None = None) -> dict[str, np.ndarray]:
     path = None if isinstance(source, bytes) else Path(source)
     label = name or (str(path) if path is not None else "checkpoint")
     run = path.parent.parent if path is not None and path.parent.name == CHECKPOINT_DIR else "RUN_DIR"
-    published = CheckpointError(
-        f"{label} looks like a checkpoint of the published PyTorch retro-gamer (.pt): this NumPy edition "
-        "reads only its own .npz files, and never unpickles. Keep config.toml, remove the .pt files with "
-        f"'retro-gamer clean {run}', and train again with 'retro-gamer train {run}'.")
 
     def foreign(what: str) -> CheckpointError:
         return CheckpointError(f"{label} is not a retro-gamer checkpoint: {what}. A checkpoint of ours is "
@@ -150,8 +139,9 @@ def read_checkpoint(source, name: str | None = None) -> dict[str, np.ndarray]:
 
     pickled = dangerous("it contains a pickled Python object, which could run code when loaded; retro-gamer "
                         "checkpoints hold only numbers and text")
+    torch = "it is a PyTorch file, as the published retro-gamer writes, which this edition never unpickles"
     if path is not None and path.suffix == ".pt":
-        raise published
+        raise foreign(torch)
     try:
         data = source if path is None else path.read_bytes()
     except OSError as error:
@@ -173,7 +163,7 @@ def read_checkpoint(source, name: str | None = None) -> dict[str, np.ndarray]:
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             names = archive.files
             if any(n.startswith("archive/") or n.endswith(".pkl") for n in names):     # torch.save's zip
-                raise published
+                raise foreign(torch)
             if "format" not in names:
                 raise foreign("it has no 'format' entry")
             arrays = {n: archive[n] for n in names}

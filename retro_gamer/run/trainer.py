@@ -5,7 +5,6 @@ losing finished work to Ctrl-C, a crashing game or a full disk.
 import contextlib
 import json
 import random
-import re
 import time
 from dataclasses import fields
 from datetime import datetime
@@ -76,8 +75,7 @@ class DQNTrainer:
         self.metadata, self.run_dir = metadata, Path(run_dir)
         self.checkpoint_dir = self.run_dir / ckpt.CHECKPOINT_DIR
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        # One seed fixes everything random: the games (they use Python's `random`), character
-        # discovery, exploration, initial weights and replay sampling (NumPy's generator).
+        # One seed fixes everything random: the games' `random`, and NumPy's generator for the rest.
         if self.hp["seed"] is not None:
             random.seed(self.hp["seed"])
         self.rng = np.random.default_rng(self.hp["seed"])
@@ -99,7 +97,7 @@ class DQNTrainer:
             save_trainer_config(self.run_dir, metadata, self.hp)
             log = self.run_dir / records.LOG_FILE
             if not log.exists():
-                lines = [self.agent.rationale, f"[INIT] Engine: {self.hp['engine']}"]
+                lines = [self.agent.rationale]
                 if discovered:
                     lines.append(f"[INIT] character_set was not given: found {len(metadata.character_set)} "
                                  f"characters in {self.hp['exploration_turns']} random turns: "
@@ -121,16 +119,11 @@ class DQNTrainer:
     epsilon = property(lambda self: self.agent.epsilon)
     total_steps = property(lambda self: self.agent.total_steps)
 
-    # ------------------------------------------------------------------ a session
-
     def train(self, on_checkpoint: Callable | None = None, on_episode: Callable | None = None) -> None:
         """Play episodes until ``training_episodes`` are done; a checkpoint every 100 and at the end.
-
         on_episode(stats) follows each episode, on_checkpoint(record) each checkpoint. Finished
-        episodes are never lost: Ctrl-C (or SIGTERM, SIGHUP) saves them and raises
-        TrainingInterrupted; a crashing game saves them and the GameError says where; a file that
-        cannot be written gives a CheckpointError, the checkpoints already saved intact.
-        """
+        episodes are never lost: Ctrl-C (or SIGTERM, SIGHUP) saves them and raises TrainingInterrupted;
+        a crashing game saves them too; a file that cannot be written gives a CheckpointError."""
         if self.complete:
             return
         # An engine may set how NumPy runs while it trains (fast/blas.py); the plain one leaves it be.
@@ -143,12 +136,8 @@ class DQNTrainer:
         block, started, turns = [], time.perf_counter(), _Turns(self.env, self.action_keys)
         header = f"=== Resumed from {self.resumed_from.name}" if self.resumed_from else "=== Training started"
         try:
-            records.append_log(self.run_dir, f"{header} | {datetime.now():%Y-%m-%d %H:%M:%S} ===")
-            log = records.read_text(self.run_dir / records.LOG_FILE)
-            engines = re.findall(r"^\[INIT\] Engine: (\w+)", log, re.M)
-            if engines[-1:] != [self.hp["engine"]]:        # a run may switch engines between sessions
-                records.append_log(self.run_dir, f"[INIT] Engine: {self.hp['engine']} from episode "
-                                                 f"{self.episode + 1}")
+            records.append_log(self.run_dir, f"{header} | {datetime.now():%Y-%m-%d %H:%M:%S} ===\n"
+                               f"[INIT] Engine: {self.hp['engine']} from episode {self.episode + 1}")
             while not self.complete:
                 stats = play_episode(self.agent, turns)
                 # An episode counts entirely or not at all: a Ctrl-C in its bookkeeping waits.
@@ -161,23 +150,20 @@ class DQNTrainer:
                     block, started = [], time.perf_counter()
                     if on_checkpoint:
                         on_checkpoint(record)
-        except KeyboardInterrupt:
-            self._keep_finished_episodes(block, started)
-            raise TrainingInterrupted(self._saved_checkpoint, self._saved_episode) from None
-        except GameError as error:             # the episode that failed is lost, not the ones before it
-            self._keep_finished_episodes(block, started)
-            raise GameError(f"{error}\n\n{self._kept_sentence()}") from error
-        except FloatingPointError as error:
-            self._keep_finished_episodes(block, started)
+        except (KeyboardInterrupt, GameError, FloatingPointError, BrokenPipeError) as error:
+            self._keep_finished_episodes(block, started)   # the episode that stopped is lost, not the rest
+            if isinstance(error, KeyboardInterrupt):
+                raise TrainingInterrupted(self._saved_checkpoint, self._saved_episode) from None
+            if isinstance(error, GameError):
+                raise GameError(f"{error}\n\n{self._kept_sentence()}") from error
+            if isinstance(error, BrokenPipeError):      # the reader of the progress lines stopped
+                raise
             raise TrainingDiverged(
                 f"Training stopped: {error}, so the Q-values have run away and any further step would fill "
                 "the network with NaN. This happens when the learning rate is too high for the game "
                 f"(learning_rate = {self.hp['learning_rate']}) or when its rewards are very large. Lower "
                 "learning_rate ten times in config.toml (or scale the game's rewards down), then run "
                 f"'retro-gamer clean RUN_DIR' and train again.\n\n{self._kept_sentence()}") from None
-        except BrokenPipeError:          # the reader of the progress lines stopped (train RUN | head)
-            self._keep_finished_episodes(block, started)
-            raise
         except OSError as error:
             raise CheckpointError(self._write_failed_message(error)) from error
         except Exception:       # a callback, a bug: the episodes first, and the original error shown
@@ -205,8 +191,9 @@ class DQNTrainer:
                 raise CheckpointError(self._write_failed_message(error)) from error
 
     def _kept_sentence(self) -> str:
-        return ("No episode had finished, so there was nothing to keep." if self._saved_checkpoint is None
-                else f"Episodes 1-{self._saved_episode} are kept in checkpoint {self._saved_checkpoint.name}; "
+        if self._saved_checkpoint is None:
+            return "No episode had finished, so there was nothing to keep."
+        return (f"Episodes 1-{self._saved_episode} are kept in checkpoint {self._saved_checkpoint.name}; "
                 f"'retro-gamer train {self.run_dir}' resumes from there.")
 
     def _write_failed_message(self, error: OSError) -> str:
@@ -215,8 +202,6 @@ class DQNTrainer:
                 f"latest, {self._saved_checkpoint.name}, holds episodes 1-{self._saved_episode}.")
         return (f"{describe_write_error(error)}\nTraining stopped after episode {self.episode}. {kept}\n"
                 f"Then run 'retro-gamer train {self.run_dir}' to resume.")
-
-    # ------------------------------------------------------------------ checkpoints
 
     def _checkpoint(self, block: list[dict], seconds: float) -> dict:
         """episodes.csv's new rows, the replay memory, ep_NNNN.npz (final.npz at the end), a log line:
@@ -273,8 +258,6 @@ class DQNTrainer:
         current["hidden_sizes"] = list(self.hp["hidden_sizes"])
         snapshot = {key: current.get(key) for key in ckpt.SHAPE_FIXING_FIELDS}
         return json.loads(json.dumps(snapshot))           # tuples become lists, as in a loaded snapshot
-
-    # ------------------------------------------------------------------ resuming
 
     def resume(self, checkpoint: str | Path | None = None) -> Path | None:
         """Load the named checkpoint, or the latest one; returns the file loaded, or None. Temporary
@@ -342,9 +325,7 @@ class DQNTrainer:
         """learning_rate or epsilon edited in config.toml since the checkpoint (which carries their
         decayed values) is meant: it becomes the current value and decays from there."""
         before = ckpt.json_entry(data, "starting_values") if "starting_values" in data else {}
-        for key in EDITABLE_STARTING_VALUES:
-            if key not in before or before[key] == self.hp[key]:
-                continue
+        for key in (key for key in EDITABLE_STARTING_VALUES if before.get(key, self.hp[key]) != self.hp[key]):
             owner, attribute = (self.agent.optimizer, "lr") if key == "learning_rate" else (self.agent, key)
             was = getattr(owner, attribute)
             setattr(owner, attribute, self.hp[key])
