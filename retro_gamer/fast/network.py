@@ -69,12 +69,14 @@ class FastNetwork:
     load_params = plain.QNetwork.load_params
 
     def _head_after_first(self, z: np.ndarray) -> np.ndarray:
-        """z: (B, hidden_sizes[0]) the first Linear's output -> Q-values; keeps activations."""
+        """z: (B, hidden_sizes[0]) the first Linear's output, or (hidden_sizes[0],) for one board
+        -> Q-values (B, n_actions); keeps the activations, (B, width) each."""
         self._hidden = []
         for weight, bias, _, _ in self.linears[1:]:
-            self._hidden.append(relu_forward(z))
-            z = self._hidden[-1] @ weight.T + bias
-        return z
+            h = relu_forward(z)
+            self._hidden.append(h.reshape(-1, len(h.T)))
+            z = h @ weight.T + bias
+        return z.reshape(-1, len(z.T))
 
     def _backward_to_first(self, d_q: np.ndarray) -> np.ndarray:
         """d_q: (B, n_actions) -> dLoss/dz of the first Linear's output; writes the rest's grads."""
@@ -102,14 +104,14 @@ class FastMLP(FastNetwork):
         extras = np.asarray(extras, self.dtype)
         n_channels = self.board_shape[0] if self.board_shape else 0
         n_board = codes.shape[1] * n_channels
-        z = extras @ rows_of_inputs[n_board:] + bias
         if len(codes) == 1 and ONE_BOARD_PATH:
-            # The agent's greedy move: for one board the batched gather below costs more
-            # than its arithmetic, and the sum of the occupied cells' rows is all there is.
+            # The agent's greedy move: for one board the batched gather below costs more than
+            # its arithmetic, and NumPy's calls cost less on vectors: z is (out,) to the head.
             cells = codes[0].nonzero()[0]
-            rows, cols = np.zeros(len(cells), np.int64), cells * n_channels + codes[0, cells] - 1
-            z += rows_of_inputs[cols].sum(axis=0)
+            rows, cols = np.zeros(len(cells), np.intp), cells * n_channels + codes[0, cells] - 1
+            z = bias + extras[0] @ rows_of_inputs[n_board:] + rows_of_inputs[cols].sum(axis=0)
         else:
+            z = extras @ rows_of_inputs[n_board:] + bias
             rows, cols = onehot_columns(codes, n_channels, spatial=False)
             # Every sample gets K slots (K = the most ones any sample has) so that the sums are
             # one gather and one batched product; spare slots read row 0 and count 0.

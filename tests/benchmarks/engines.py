@@ -8,14 +8,13 @@ a busy neighbour slows them alike; the best round of each counts.
 
     python tests/benchmarks/engines.py                 # 3 rounds, MLP 300 episodes, CNN 20
     python tests/benchmarks/engines.py --rounds 1 --mlp-episodes 100 --cnn-episodes 5
+    python tests/benchmarks/engines.py --only "MLP fast|BLAS" --busy 1   # one core taken by another job
 
 Hyperparameters: hidden [128, 128], batch 64, train_every 4, uniform replay, memory 50,000,
 seed 0 (every variant plays the same games). The tricks:
 
   one-hot rows     MLP: the first layer as a sum of the occupied cells' weight rows,
                    forward and backward (off: one_hot() and a dense product)
-  one board        MLP: the greedy move's single board without the batch bookkeeping
-                   (off: the batched row lookup with a batch of one)
   sparse conv      CNN: convolutions near the occupied cells only (off: dqn/layers.py's im2col)
   flat Adam        Adam and clipping over one flat vector in cache-sized blocks (off: dqn/optim.py's)
   one BLAS thread  MLP: NumPy's matrix products on one thread (off: all cores)
@@ -37,7 +36,6 @@ VARIANTS = {  # name: (network, engine, tricks switched off)
     "MLP plain": ("MLP", "plain", ()),
     "MLP fast": ("MLP", "fast", ()),
     "MLP fast without one-hot rows": ("MLP", "fast", ("one-hot rows",)),
-    "MLP fast without one board": ("MLP", "fast", ("one board",)),
     "MLP fast without flat Adam": ("MLP", "fast", ("flat Adam",)),
     "MLP fast without one BLAS thread": ("MLP", "fast", ("one BLAS thread",)),
     "CNN plain": ("CNN", "plain", ()),
@@ -55,8 +53,6 @@ def switch_off(trick: str) -> None:
 
     if trick == "one-hot rows":
         network.FastMLP.forward_codes = QNetwork.forward_codes
-    elif trick == "one board":
-        network.ONE_BOARD_PATH = False
     elif trick == "sparse conv":
         sparse_conv.MAX_ACTIVE_SHARE = -1.0
     elif trick == "flat Adam":
@@ -91,15 +87,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--mlp-episodes", type=int, default=300)
     parser.add_argument("--cnn-episodes", type=int, default=20)
-    parser.add_argument("--only", default="", help="comma-separated words a variant's name must contain, e.g. MLP")
+    parser.add_argument("--only", default="", help="variants: whole names, or comma-separated words their name contains; '|' "
+                             "between alternatives, e.g. 'MLP fast|BLAS' or 'CNN'")
+    parser.add_argument("--busy", type=int, default=0,
+                        help="keep N other processes spinning meanwhile, as a shared machine does")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--episodes", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args.episodes)
         return
-    names = [n for n in VARIANTS if all(word in n for word in args.only.split(",") if word)]
+    choices = args.only.split("|")      # a variant's whole name, or words its name must contain
+    names = [n for n in VARIANTS if not args.only or any(
+        n == c or (c not in VARIANTS and all(word in n for word in c.split(","))) for c in choices)]
     best: dict[str, float] = {}
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
     for round_ in range(args.rounds):
         for name in names:
             episodes = args.mlp_episodes if VARIANTS[name][0] == "MLP" else args.cnn_episodes
@@ -108,6 +110,8 @@ def main() -> None:
             rate = json.loads(out.strip().splitlines()[-1])["rate"]
             best[name] = max(best.get(name, 0.0), rate)
             print(f"round {round_ + 1}  {name:<36} {rate:9,.1f} steps/s", flush=True)
+    for spinner in spinners:
+        spinner.kill()
     print("\n| variant | steps/s (best of %d) | vs fast | what the trick buys |" % args.rounds)
     print("|---|---|---|---|")
     for name in names:

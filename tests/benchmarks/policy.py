@@ -2,8 +2,9 @@
 
 Two figures: the decision alone (the same board asked again and again), and a game
 loop where every turn the policy chooses and the game plays the turn (a new game
-when one ends), as when a policy drives a character. The published package makes
-about 12,000 decisions a second with the game step included.
+when one ends), as when a policy drives a character; and the decision alone without
+the fast MLP's path for a single board. The published package makes about 12,000
+decisions a second with the game step included on a quiet machine.
 
     python tests/benchmarks/policy.py [SECONDS]
 """
@@ -19,6 +20,7 @@ from retro.input import ProgrammaticInput
 
 from retro_gamer import PolicyInput, TrainedPolicy
 from retro_gamer.cli import main as retro_gamer
+from retro_gamer.fast import network
 
 SECONDS = float(sys.argv[1]) if len(sys.argv) > 1 else 2.0
 
@@ -60,6 +62,9 @@ def main() -> None:
     game = new_game()
     game.step()  # past turn 0, when the encoder re-reads the positions of the agents
     decision_only = calls_per_second(lambda: policy.get_action(game))
+    network.ONE_BOARD_PATH = False          # what fast/network.py's path for a single board buys
+    without_one_board = calls_per_second(lambda: policy.get_action(game))
+    network.ONE_BOARD_PATH = True
 
     state = {"game": new_game()}
 
@@ -87,6 +92,7 @@ def main() -> None:
     through_input = calls_per_second(driven_turn)
 
     print(f"get_action alone          : {decision_only:10,.0f} calls/s  ({1e6 / decision_only:5.1f} µs)")
+    print(f"  without one-board path  : {without_one_board:10,.0f} calls/s  ({1e6 / without_one_board:5.1f} µs)")
     print(f"get_action + game step    : {with_step:10,.0f} calls/s  ({1e6 / with_step:5.1f} µs)")
     print(f"PolicyInput + game step   : {through_input:10,.0f} turns/s  ({1e6 / through_input:5.1f} µs)")
     print("published retro-gamer     :     ~12,000 calls/s with the game step")
