@@ -74,9 +74,10 @@ class FastNetwork:
         self._hidden = []
         for weight, bias, _, _ in self.linears[1:]:
             h = relu_forward(z)
-            self._hidden.append(h.reshape(-1, len(h.T)))
-            z = h @ weight.T + bias
-        return z.reshape(-1, len(z.T))
+            self._hidden.append(h if h.ndim == 2 else h[None])
+            z = h @ weight.T
+            z += bias
+        return z if z.ndim == 2 else z[None]
 
     def _backward_to_first(self, d_q: np.ndarray) -> np.ndarray:
         """d_q: (B, n_actions) -> dLoss/dz of the first Linear's output; writes the rest's grads."""
@@ -108,8 +109,13 @@ class FastMLP(FastNetwork):
             # The agent's greedy move: for one board the batched gather below costs more than
             # its arithmetic, and NumPy's calls cost less on vectors: z is (out,) to the head.
             cells = codes[0].nonzero()[0]
-            rows, cols = np.zeros(len(cells), np.intp), cells * n_channels + codes[0, cells] - 1
-            z = bias + extras[0] @ rows_of_inputs[n_board:] + rows_of_inputs[cols].sum(axis=0)
+            cols = cells * n_channels
+            cols += codes[0, cells]
+            cols -= 1
+            rows = None                                               # all sample 0: see backward
+            z = rows_of_inputs[cols].sum(axis=0)
+            z += bias
+            z += extras[0] @ rows_of_inputs[n_board:]
         else:
             z = extras @ rows_of_inputs[n_board:] + bias
             rows, cols = onehot_columns(codes, n_channels, spatial=False)
@@ -140,6 +146,7 @@ class FastMLP(FastNetwork):
             self.grads.sparse_rows = None
             return self.grads
         _, rows, cols, extras = self._first
+        rows = np.zeros(len(cols), np.intp) if rows is None else rows
         d_rows = d_weight.T                                           # (in, out)
         n_board = len(d_rows) - extras.shape[1]
         np.matmul(extras.T, d_z, out=d_rows[n_board:])

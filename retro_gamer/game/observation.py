@@ -123,11 +123,11 @@ class ObservationEncoder:
         """Everything after the board: (E,) float32, E = metadata.extras_size."""
         values = self._read_extras(game)
         if out is None:
-            return values
+            return np.asarray(values, np.float32)
         out[:] = values
         return out
 
-    def _observe_state(self, game) -> np.ndarray:
+    def _observe_state(self, game) -> list:
         m = self.metadata
         state, sizes, values = game.state, m.observe_state_sizes, []
         for key in m.observe_state:
@@ -155,7 +155,7 @@ class ObservationEncoder:
                     "length in every turn of every episode. Keep lists at a fixed length (pad them),\n"
                     "or observe a summary such as their length instead.")
         m.extras_size = len(values)
-        return np.array(values, dtype=np.float32)
+        return values
 
     def _call_observation_function(self, game) -> np.ndarray:
         name = self.metadata.observation_function

@@ -18,6 +18,10 @@ seed 0 (every variant plays the same games). The tricks:
   sparse conv      CNN: convolutions near the occupied cells only (off: dqn/layers.py's im2col)
   flat Adam        Adam and clipping over one flat vector in cache-sized blocks (off: dqn/optim.py's)
   one BLAS thread  MLP: NumPy's matrix products on one thread (off: all cores)
+
+The fast MLP's path for a single board buys nothing measurable here (greedy moves are a
+small part of training) but makes TrainedPolicy.get_action much faster:
+tests/benchmarks/policy.py measures it.
 """
 from __future__ import annotations
 

@@ -546,11 +546,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.torch_threads:
         os.environ["BENCH_TORCH_THREADS"] = str(args.torch_threads)
-    os.environ["BENCH_ENGINE"] = args.engine
     if args.worker:
         print(json.dumps(WORKERS[args.worker](args.side, json.loads(args.options))))
         return
 
+    os.environ["BENCH_ENGINE"] = args.engine       # read by the workers of our side
     only = set(args.only.split(","))
     quick = args.quick
     started = time.perf_counter()
