@@ -1,10 +1,8 @@
 """The errors a user is meant to read, and how their messages are written.
 
-A ``RetroGamerError`` is a problem the user can fix; its message says what happened, why it
-matters and what to do, and the command line prints it without a traceback. (A ValueError, as
-the published package raised.) A file with several problems gets one message listing them all,
-each with the corrected line: a learner fixes a config in one go, not one traceback at a time.
-"""
+A ``RetroGamerError`` is a problem the user can fix; its message says what happened, why it matters and what
+to do, and the command line prints it without a traceback. A file with several problems gets one message
+listing them all, each with the corrected line: a learner fixes a config in one go."""
 import difflib
 import json
 import re
@@ -12,7 +10,7 @@ import textwrap
 
 
 class RetroGamerError(ValueError):
-    """A problem the user can fix; the message explains how."""
+    """A problem the user can fix; the message explains how. A ValueError, as the published package raised."""
 
 
 class ConfigError(RetroGamerError):
@@ -27,20 +25,14 @@ class CheckpointError(RetroGamerError):
     """A checkpoint is missing, broken, unsafe or does not fit this run."""
 
 
-def printable(text: str) -> str:
-    """``text`` with control characters shown as escapes: a config or a game from someone
-    else must not be able to hide text in, or take over, the learner's terminal."""
-    return "".join(c if c.isprintable() or c == "\n" else f"\\u{ord(c):04x}" for c in text)
-
-
 def toml_value(value) -> str:
-    """``value`` as a TOML file would show it, for messages."""
+    """``value`` as a TOML file would show it, for messages. Text is escaped: a config or a game from someone
+    else must not be able to hide text in, or take over, the learner's terminal."""
     if value is None:
         return "(not set)"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return printable(json.dumps(value, ensure_ascii=False))
+    if isinstance(value, (bool, str)):  # true, false and "text", as JSON writes them
+        text = json.dumps(value, ensure_ascii=False)
+        return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, dict):

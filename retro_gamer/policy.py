@@ -90,6 +90,29 @@ class TrainedPolicy:
         """The key with the highest Q-value this turn, or None for the no-op."""
         return self.action_keys[int(self.q_values(game).argmax())]
 
+    def explain(self, game) -> dict:
+        """Why this move: {"action": key or None, "q_values": {key or None: float}, "influence":
+        {(x, y): float}}. A cell's influence is how much the chosen action's Q-value falls when the
+        network is shown that cell empty (occlusion): positive, the cell argues for the move;
+        negative, against it. Every occupied cell the agent sees, in one batched forward pass."""
+        q, m = self.q_values(game), self.metadata
+        best, codes = int(q.argmax()), self._codes[0]
+        # The occupied cells: not the empty ones, nor the off-board wall of a crop (its last code).
+        cells = np.flatnonzero((codes > 0) & (codes < self.encoder.n_channels + (not m.egocentric)))
+        occluded = np.repeat(self._codes, len(cells), axis=0)           # (cells, H*W): one board a cell
+        occluded[np.arange(len(cells)), cells] = 0
+        extras = np.repeat(self._extras, len(cells), axis=0)
+        drop = q[best] - self.network.forward_codes(occluded, extras)[:, best] if len(cells) else []
+        if m.egocentric:          # a crop's cell k is (k % side, k // side) from the player, minus r
+            side, r = 2 * m.egocentric_radius + 1, m.egocentric_radius
+            x, y = game.agents_by_name[m.egocentric_player].position
+            places = [(x + int(k) % side - r, y + int(k) // side - r) for k in cells]
+        else:
+            places = [(int(k) % game.board_size[0], int(k) // game.board_size[0]) for k in cells]
+        return {"action": self.action_keys[best],
+                "q_values": {key: float(value) for key, value in zip(self.action_keys, q)},
+                "influence": {place: float(value) for place, value in zip(places, drop)}}
+
 
 class PolicyInput:
     """A retro-games input source driven by a TrainedPolicy instead of the keyboard.

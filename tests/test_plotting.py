@@ -182,5 +182,5 @@ def test_save_figure_without_matplotlib_says_what_to_install(tmp_path, monkeypat
 def test_save_figure_writes_a_file(tmp_path):
     pytest.importorskip("matplotlib")
     curves = [(f"c{i}", [1, 2, 3], [1.0, 2.0, 3.0]) for i in range(4)]
-    charts.save_figure(curves, tmp_path / "curves.svg", "run")
+    charts.save_figure([("run", curves)], tmp_path / "curves.svg", "run")
     assert (tmp_path / "curves.svg").read_text().lstrip().startswith("<?xml")

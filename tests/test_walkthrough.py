@@ -137,7 +137,11 @@ def expected_exit_status(command: Command) -> int:
 def test_the_page_covers_the_whole_path():
     commands = [shlex.split(c.line) for c in COMMANDS if c.line.startswith("retro-gamer ")]
     used = {words[1] for words in commands}
-    assert used == {"create", "train", "play", "info", "eval", "plot", "clean"}
+    assert used == {"create", "train", "play", "info", "eval", "plot", "clean", "record"}
+    # The worked investigation: runs compared by plot and eval, a recording, an explained move.
+    assert any(words[1] in ("plot", "eval") and len([w for w in words if w.startswith("runs/")]) > 1
+               for words in commands)
+    assert any("--explain" in words for words in commands)
     assert any(CTRL_C_SIGN in "\n".join(c.documented) for c in COMMANDS)
     assert any(expected_exit_status(c) == 1 for c in COMMANDS)
     assert sum(isinstance(step, Edit) for step in STEPS) >= 3

@@ -105,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     run_dir = {"metavar": "RUN_DIR", "help": "the run folder (holds config.toml)"}
+    runs = {"metavar": "RUN_DIR", "nargs": "+", "help": "one or more run folders, to compare them"}
     output = {"metavar": "DIR", "help": "the folder to create for this run, e.g. runs/snake/"}
     _add_setting_options(command("create", commands.create, **{
         "--game": {"required": True, "metavar": "GAME", "help": GAME_HELP},
@@ -117,13 +118,20 @@ def build_parser() -> argparse.ArgumentParser:
     command("play", play.play, run_dir=run_dir, **{
         "--checkpoint": {"metavar": "NAME", "help": "which checkpoint plays (default: the latest)"},
         "--framerate": {"type": _above_zero(float, 12), "default": 12.0, "metavar": "N",
-                        "help": "turns per second (default: 12)"}})
+                        "help": "turns per second (default: 12)"},
+        "--explain": {"action": "store_true",
+                      "help": "paint each occupied cell by how much the chosen move depends on it"}})
+    command("record", play.record, run_dir=run_dir, **{
+        "--checkpoint": {"metavar": "NAME", "help": "which checkpoint plays (default: the latest)"},
+        "--games": {"type": _above_zero(int, 1), "default": 1, "metavar": "N",
+                    "help": "games to record (default: 1)"},
+        "--output -o": {"metavar": "FILE", "help": "the .cast file to write (default: RUN_DIR/CHECKPOINT.cast)"}})
     command("info", commands.info, run_dir=run_dir)
     command("clean", commands.clean, run_dir=run_dir, **{
         "--yes -y": {"action": "store_true", "help": "do not ask for confirmation"}})
-    command("plot", commands.plot, run_dir=run_dir, **{
+    command("plot", commands.plot, run_dir=runs, **{
         "--output -o": {"metavar": "FILE", "help": "save a figure to FILE (.png, .svg or .pdf)"}})
-    command("eval", commands.evaluate, run_dir=run_dir, **{
+    command("eval", commands.evaluate, run_dir=runs, **{
         "--checkpoint": {"action": "extend", "nargs": "+", "metavar": "NAME",
                          "help": "checkpoints to compare, e.g. ep_0100 final (default: the latest)"},
         "--episodes": {"type": _above_zero(int, 100), "default": 100, "metavar": "N",
@@ -135,11 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 success, 1 error, 2 usage, 130 Ctrl-C)."""
-    from retro_gamer.run.session import ctrl_c_noticed
+    from retro_gamer.run.session import ctrl_c_noticed, stop_signals
 
     noticed: list[int] = []
     try:
-        with ctrl_c_noticed(noticed):
+        with ctrl_c_noticed(noticed), stop_signals():       # a plain kill stops any command like Ctrl-C
             parser = build_parser()
             try:
                 args = parser.parse_args(argv)

@@ -13,6 +13,7 @@ BLOCKS = " ▁▂▃▄▅▆▇█"
 FIGURE_FORMATS = (".png", ".svg", ".pdf")
 LABEL_WIDTH = 9  # room for labels such as '-1234.5' beside the y axis
 CHECKPOINT_FIGURES = ("avg_reward", "avg_steps", "avg_loss", "epsilon")  # keys of a checkpoint record
+MARKS, OVERLAP = "●○▲△■□◆◇★☆", "+"  # one mark per run in an overlay; + where runs meet
 Curve = tuple[str, list[float], list[float]]  # a chart's title, its episodes (x) and its values (y)
 
 
@@ -76,11 +77,37 @@ def labelled_chart(title: str, episodes: list, values: list[float], width: int, 
     return [line[:width].ljust(width) for line in lines]
 
 
-def chart_grid(curves: list[Curve], width: int, height: int, min_width: int) -> list[str]:
-    """The charts of the curves, 4, 2 or 1 to a row: as many as get ``min_width`` columns each."""
+def overlay_chart(title: str, runs: list, width: int, height: int) -> list[str]:
+    """Several runs' curves on one chart, as labelled_chart lays it out: runs are (mark, episodes,
+    values); a run's values are averaged per column and marked there, + where two runs meet. The y
+    axis spans every run, the x axis the longest."""
+    finite = [v for _, _, values in runs for v in values if not math.isnan(v)]
+    low, high = (min(finite), max(finite)) if finite else (0.0, 0.0)
+    columns, last = max(1, width - LABEL_WIDTH - 1), max((x[-1] for _, x, _ in runs if x), default=1)
+    grid = [[" "] * columns for _ in range(height)]
+    for mark, episodes, values in runs:
+        shares: dict[int, list[float]] = {}
+        for episode, value in zip(episodes, values):
+            if not math.isnan(value):
+                shares.setdefault(min(columns - 1, int(episode / last * columns)), []).append(value)
+        for column, share in shares.items():
+            level = (sum(share) / len(share) - low) / (high - low) if high > low else 0.5
+            row = grid[height - 1 - round(level * (height - 1))]
+            row[column] = mark if row[column] in (" ", mark) else OVERLAP
+    labels = {0: format_value(high), height - 1: format_value(low)} if finite else {}
+    lines = [title] + [f"{labels.get(i, ''):>{LABEL_WIDTH}}{'┤' if i in labels else '│'}{''.join(row)}"
+                       for i, row in enumerate(grid)]
+    middle = "episode".center(max(0, columns - 2 - len(f"{last:g}")))
+    lines += [" " * LABEL_WIDTH + "└" + "─" * columns, " " * LABEL_WIDTH + f" 1{middle}{last:g}"]
+    return [line[:width].ljust(width) for line in lines]
+
+
+def chart_grid(curves: list, width: int, height: int, min_width: int, draw=labelled_chart) -> list[str]:
+    """The charts of the curves (drawn by ``draw``), 4, 2 or 1 to a row: as many as get ``min_width``
+    columns each."""
     per_row = next(n for n in (4, 2, 1) if n * min_width + 2 * (n - 1) <= width or n == 1)
     panel_width = (width - 2 * (per_row - 1)) // per_row
-    panels = [labelled_chart(title, x, values, panel_width, height) for title, x, values in curves]
+    panels = [draw(*curve, panel_width, height) for curve in curves]
     lines = []
     for start in range(0, len(panels), per_row):
         lines += [""] if lines else []
@@ -113,8 +140,9 @@ def learning_curves(run_dir: str | Path) -> tuple[list[Curve], str]:
     return [(title, episodes["episode"], values) for title, values in zip(titles, columns)], source
 
 
-def save_figure(curves: list[Curve], path: str | Path, title: str) -> None:
-    """Save the curves as a 2x2 figure (PNG, SVG or PDF, from the file's extension)."""
+def save_figure(runs: list[tuple[str, list[Curve]]], path: str | Path, title: str) -> None:
+    """Save the curves of one or more runs, (label, curves) each, as a 2x2 figure (PNG, SVG or PDF,
+    from the file's extension); several runs share each chart, with a legend."""
     path = Path(path)
     if path.suffix.lower() not in FIGURE_FORMATS:
         raise RetroGamerError(f"Cannot save a figure as '{path.name}': the file name must end in "
@@ -127,10 +155,13 @@ def save_figure(curves: list[Curve], path: str | Path, title: str) -> None:
                               "it with:  pip install \"retro-gamer-numpy[plot]\"  (or leave out --output to "
                               "draw the charts in the terminal, which needs nothing more).") from None
     figure = Figure(figsize=(12, 7), layout="tight")
-    for axis, (curve_title, episodes, values) in zip(figure.subplots(2, 2).flat, curves):
-        axis.plot(episodes, values, linewidth=1)
-        axis.set(title=curve_title, xlabel="episode")
+    for k, axis in enumerate(figure.subplots(2, 2).flat):
+        for label, curves in runs:
+            axis.plot(curves[k][1], curves[k][2], linewidth=1, label=label)
+        axis.set(title=runs[0][1][k][0], xlabel="episode")
         axis.grid(alpha=0.3)
+        if len(runs) > 1:
+            axis.legend(fontsize="small")
     figure.suptitle(title)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=150)

@@ -189,32 +189,50 @@ def files_to_clean(run_dir: Path) -> list[Path]:
 def plot(args: argparse.Namespace) -> int:
     """chart reward, steps, loss and epsilon over training
 Draw a run's learning curves in the terminal; a rising reward is the sign that the agent is
-learning. --output saves a figure instead (pip install "retro-gamer-numpy[plot]" first).
+learning. Given several runs, each chart overlays their curves, one mark per run, to compare
+runs that differ in one setting. --output saves a figure instead (pip install
+"retro-gamer-numpy[plot]" first).
 """
-    run_dir = run_directory(args.run_dir)
+    runs = [run_directory(text) for text in args.run_dir]
     from retro_gamer.cli import charts
 
-    curves, source = charts.learning_curves(run_dir)
-    if not curves:
-        raise RetroGamerError(f"{args.run_dir} has no training history to plot yet: neither episodes.csv "
+    if len(runs) > len(charts.MARKS):
+        raise RetroGamerError(f"plot overlays at most {len(charts.MARKS)} runs, to keep each one's mark "
+                              "readable; give fewer run folders.")
+    found = [(text.rstrip("/"), *charts.learning_curves(run)) for text, run in zip(args.run_dir, runs)]
+    if empty := [text for text, curves, _ in found if not curves]:
+        raise RetroGamerError(f"{', '.join(empty)} has no training history to plot yet: neither episodes.csv "
                               "nor checkpoint lines in training.log. They are written at every checkpoint "
-                              f"(each 100 episodes) by '{command_line('train', args.run_dir)}'.")
+                              f"(each 100 episodes) by '{command_line('train', empty[0])}'.")
     if args.output:
-        charts.save_figure(curves, args.output, title=f"Training: {run_dir.resolve().name}")
-        print(f"Saved the learning curves of {args.run_dir} to {args.output}")
+        name = runs[0].resolve().name if len(runs) == 1 else "comparison"
+        charts.save_figure([(text, curves) for text, curves, _ in found], args.output, f"Training: {name}")
+        print(f"Saved the learning curves of {', '.join(args.run_dir)} to {args.output}")
         return 0
-    print(f"Learning curves of {args.run_dir} ({source})\n")
-    print("\n".join(charts.chart_grid(curves, shutil.get_terminal_size().columns - 1, 8, min_width=40)))
+    width = shutil.get_terminal_size().columns - 1
+    if len(runs) == 1:
+        print(f"Learning curves of {args.run_dir[0]} ({found[0][2]})\n")
+        print("\n".join(charts.chart_grid(found[0][1], width, 8, min_width=40)))
+        return 0
+    marked = list(zip(charts.MARKS, found))
+    print("Learning curves of", *(f"  {mark} {text} ({source})" for mark, (text, _, source) in marked),
+          f"  {charts.OVERLAP} where runs meet", sep="\n")
+    overlays = [(title, [(mark, curves[k][1], curves[k][2]) for mark, (_, curves, _) in marked])
+                for k, (title, _, _) in enumerate(found[0][1])]
+    print()
+    print("\n".join(charts.chart_grid(overlays, width, 8, min_width=40, draw=charts.overlay_chart)))
     return 0
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    """compare checkpoints over many greedy games
+    """compare checkpoints, or runs, over many greedy games
 Each checkpoint plays the same games (the same seed) greedily, always taking the highest
-Q-value, so the comparison is fair. For example:
+Q-value, so the comparison is fair. Given several runs of one game, each run's latest (or
+--checkpoint) checkpoint plays. For example:
   retro-gamer eval runs/snake/ --checkpoint ep_0100 final --episodes 50
+  retro-gamer eval runs/snake/ runs/snake-cnn/
 """
-    run_dir = run_directory(args.run_dir)
+    runs = [run_directory(text) for text in args.run_dir]
     import random
 
     import numpy as np
@@ -223,12 +241,25 @@ Q-value, so the comparison is fair. For example:
     from retro_gamer.game.loading import load_game_factory
     from retro_gamer.policy import TrainedPolicy
 
+    names = args.checkpoint or [None]
+    policies = [TrainedPolicy(run, name) for run in runs for name in names]
+    texts = [text.rstrip("/") for text in args.run_dir for _ in names]
+    games = {text: p.config.game.get("factory") or p.config.game.get("module")
+             for text, p in zip(texts, policies)}
+    if len(set(games.values())) > 1:
+        listed = "\n".join(f"  {text}: {game}" for text, game in games.items())
+        raise RetroGamerError(f"These runs train different games:\n{listed}\neval compares agents on the "
+                              "same games, so give it runs of one game (compare runs of different games "
+                              "with 'retro-gamer plot').")
+    labels = [f"{text}:{p.checkpoint_name}" if len(runs) > 1 else p.checkpoint_name
+              for text, p in zip(texts, policies)]
+    width = max(12, *map(len, labels))
     # The rewards in training.log mix skill with the luck of exploration (epsilon); here only skill counts.
-    header = (f"{'checkpoint':<12}  {'reward mean':>11}  {'median':>8}  {'max':>8}"
+    first = "run:checkpoint" if len(runs) > 1 else "checkpoint"
+    header = (f"{first:<{width}}  {'reward mean':>11}  {'median':>8}  {'max':>8}"
               f"  {'turns mean':>10}  {'median':>7}  {'max':>6}")
     table, cut = [header, "-" * len(header)], []
-    for name in args.checkpoint or [None]:
-        policy = TrainedPolicy(run_dir, name)
+    for label, policy in zip(labels, policies):
         max_turns = policy.config.hyperparams["max_turns_per_episode"]
         environment = GameEnvironment(load_game_factory(policy.config.game), policy.metadata)
         random.seed(args.seed)
@@ -242,12 +273,12 @@ Q-value, so the comparison is fair. For example:
                 rewards[game] += reward
                 turns[game] += 1
             n_cut += not done
-        print(f"{policy.checkpoint_name}: played {args.episodes} games")
-        table.append(f"{policy.checkpoint_name:<12}  {rewards.mean():>+11.1f}  {np.median(rewards):>+8.1f}"
+        print(f"{label}: played {args.episodes} games")
+        table.append(f"{label:<{width}}  {rewards.mean():>+11.1f}  {np.median(rewards):>+8.1f}"
                      f"  {rewards.max():>+8.1f}  {turns.mean():>10.1f}  {np.median(turns):>7.1f}"
                      f"  {turns.max():>6d}")
         if n_cut:
-            cut.append(f"{policy.checkpoint_name} ({n_cut})")
+            cut.append(f"{label} ({n_cut})")
     print("\n" + "\n".join(table))
     print(f"\n{args.episodes} greedy games per checkpoint (no exploration), the same seed for each.")
     if cut:

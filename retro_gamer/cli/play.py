@@ -3,6 +3,7 @@ a panel of every action's Q-value beside the board: what the network thinks of e
 """
 import argparse
 import sys
+from pathlib import Path
 from time import perf_counter, sleep
 
 from retro_gamer.cli.commands import run_directory
@@ -41,11 +42,12 @@ class QValuePanel:
     def __init__(self, terminal, view, labels: list[str]):
         self.terminal, self.view, self.labels = terminal, view, labels
 
-    def draw(self, game, q_values) -> None:
+    def draw(self, game, q_values, legend: str = "") -> None:
         parts = [f"{label} {float(value):+.1f}" for label, value in zip(self.labels, q_values)]
         best = int(q_values.argmax())
         parts[best] = f"[{parts[best]}]"
-        self._write(game, q_value_lines(self.labels, q_values, game.turn_number), "Q: " + " ".join(parts))
+        lines = q_value_lines(self.labels, q_values, game.turn_number) + ([legend] if legend else [])
+        self._write(game, lines, "Q: " + " ".join(parts))
 
     def draw_message(self, game, message: str) -> None:
         self._write(game, [message], message)
@@ -66,6 +68,36 @@ class QValuePanel:
         else:
             return
         sys.stdout.write("".join(term.move_xy(x, y + i) + line.ljust(width) for i, line in enumerate(lines)))
+        sys.stdout.flush()
+
+
+class HeatMap:
+    """Paints each occupied cell of the board by its influence on the chosen move (policy.explain):
+    red argues for the move, blue against it, brighter for more. Drawn over the board, so it
+    needs no room of its own; the cells painted last turn are repainted plain first."""
+    LEGEND = "red: for this move, blue: against"
+
+    def __init__(self, terminal, view):
+        self.terminal, self.view, self.painted = terminal, view, {}
+
+    def draw(self, game, influence: dict) -> None:
+        from retro_gamer.game.observation import top_character
+
+        term, (vx, vy), (width, height) = self.terminal, game.view_position, game.view_size
+        left, top = self.view.get_view_origin_coords(game)
+        strongest = max(map(abs, influence.values()), default=0.0) or 1.0
+        cells, out = game.get_agents_by_position(), []
+        for x, y in set(self.painted) | set(influence):
+            if not (vx <= x < vx + width and vy <= y < vy + height):
+                continue
+            character = top_character(cells[(x, y)], (x, y)) if (x, y) in cells else " "
+            if (x, y) in influence:
+                level = int(60 + 195 * abs(influence[(x, y)]) / strongest)
+                color = (level, 30, 30) if influence[(x, y)] > 0 else (30, 30, level)
+                character = term.on_color_rgb(*color)(character)
+            out.append(term.move_xy(left + x - vx, top + y - vy) + character)
+        self.painted = influence
+        sys.stdout.write("".join(out))
         sys.stdout.flush()
 
 
@@ -94,10 +126,11 @@ network's Q-value of every action, the chosen one marked. Enter or Escape quits.
     game.view = view = TerminalView(terminal, color=getattr(game, "color", "white_on_black"),
                                     show_state=getattr(game, "show_state", True))
     panel = QValuePanel(terminal, view, [action_label(key) for key in policy.action_keys])
+    heat = HeatMap(terminal, view) if args.explain else None
     try:
         view.check_terminal_size(game)
         with terminal.fullscreen(), terminal.hidden_cursor(), terminal.cbreak():
-            stopped = _watch(game, policy, terminal, panel, args.framerate)
+            stopped = _watch(game, policy, terminal, panel, heat, args.framerate)
     except TerminalTooSmall as error:
         width, height = game.view_size
         raise GameError(
@@ -116,7 +149,7 @@ network's Q-value of every action, the chosen one marked. Enter or Escape quits.
     return 0
 
 
-def _watch(game, policy, terminal, panel, framerate: float) -> bool:
+def _watch(game, policy, terminal, panel, heat, framerate: float) -> bool:
     """The play loop; True when the user quit, False when the game ended by itself."""
     game.start()
     while game.playing:
@@ -126,9 +159,80 @@ def _watch(game, policy, terminal, panel, framerate: float) -> bool:
         game.step()  # inside it, the PolicyInput presses the key with the highest Q-value
         if game.playing:
             # The values the next move is chosen from, beside the board they were computed from.
-            panel.draw(game, policy.q_values(game))
+            panel.draw(game, policy.q_values(game), heat.LEGEND if heat else "")
+            if heat:
+                heat.draw(game, policy.explain(game)["influence"])
         sleep(max(0.0, 1.0 / framerate - (perf_counter() - started)))
     panel.draw_message(game, f"Game over after {game.turn_number} turns. Enter or Escape quits.")
     while terminal.inkey().name not in QUIT_KEYS:
         pass
     return False
+
+
+def frame_lines(game, panel: list[str]) -> list[str]:
+    """What a player sees, as text: the board in its frame, the game's state under it (as
+    retro-games' TerminalView shows it), and ``panel`` to the right."""
+    from retro_gamer.game.observation import occupied_cells, top_character
+
+    width, height = game.board_size
+    rows = [[" "] * width for _ in range(height)]
+    for (x, y), agents in occupied_cells(game).items():
+        if 0 <= x < width and 0 <= y < height:
+            rows[y][x] = top_character(agents, (x, y))
+    shown = getattr(game, "show_state", True)
+    keys = sorted(game.state) if shown is True else [key for key in shown or [] if key in game.state]
+    left = ["┌" + "─" * width + "┐", *("│" + "".join(row) + "│" for row in rows), "└" + "─" * width + "┘"]
+    left += [f" {key}: {game.state[key]}"[:width + 2] for key in keys]
+    left += [""] * (len(panel) - len(left))
+    panel = panel + [""] * (len(left) - len(panel))
+    return [f"{line:<{width + 2}}  {text}".rstrip() for line, text in zip(left, panel)]
+
+
+def record(args: argparse.Namespace) -> int:
+    """record greedy games as an asciicast file, without a terminal
+Plays N games greedily and writes each turn as the player would have seen it (the board,
+the game's state, every action's Q-value) into an asciicast v2 file, at the game's
+framerate. It needs no terminal: it works in a pipe, on a server or in CI. Replay it with
+'asciinema play FILE'; docs/reference.md says how to make a GIF or a web page of it.
+"""
+    run_dir = run_directory(args.run_dir)
+    import json
+
+    from retro_gamer.game.environment import GameEnvironment
+    from retro_gamer.game.loading import load_game_factory
+    from retro_gamer.policy import TrainedPolicy
+    from retro_gamer.run.files import atomic_write_text
+
+    policy = TrainedPolicy(run_dir, args.checkpoint)
+    output = Path(args.output or run_dir / f"{policy.checkpoint_name}.cast")
+    if output.suffix != ".cast" or output.is_dir():
+        raise RetroGamerError(f"'{output}' is not a file name ending in .cast; name the recording "
+                              "like --output snake.cast.")
+    output.parent.mkdir(parents=True, exist_ok=True)      # before the games: a bad folder fails at once
+    environment = GameEnvironment(load_game_factory(policy.config.game), policy.metadata)
+    labels = [action_label(key) for key in policy.action_keys]
+    limit = policy.config.hyperparams["max_turns_per_episode"]
+    frames, clock = [], 0.0
+    for number in range(1, args.games + 1):
+        environment.new_episode()
+        game, done, turn = environment.game, False, 0
+        while not done and turn < limit:
+            q = policy.q_values(game)
+            panel = q_value_lines(labels, q, turn)[:-1] + [f"game {number} of {args.games}, turn {turn}"]
+            frames.append((clock, frame_lines(game, panel)))
+            clock += 1.0 / getattr(game, "framerate", 12)
+            _, done = environment.advance(policy.action_keys[int(q.argmax())])
+            turn += 1
+        frames.append((clock, frame_lines(game, [f"game {number} of {args.games}: "
+                                                 f"{'over' if done else 'cut'} after {turn} turns"])))
+        clock += 1.0
+    header = {"version": 2, "width": max(len(line) for _, lines in frames for line in lines),
+              "height": max(len(lines) for _, lines in frames), "env": {"TERM": "xterm-256color"},
+              "title": f"retro-gamer: {policy.checkpoint_name} of {run_dir}"}
+    # Each event: [seconds, "o", what the terminal prints]; a frame clears the screen, then draws.
+    events = [json.dumps([round(time, 3), "o", "\x1b[H\x1b[2J" + "\r\n".join(lines)])
+              for time, lines in frames]
+    atomic_write_text(output, "\n".join([json.dumps(header), *events]) + "\n")
+    print(f"Recorded {args.games} game(s) of {policy.checkpoint_name}, {len(frames)} frames, in {output}.\n"
+          f"Replay it with:  asciinema play {output}")
+    return 0

@@ -2,10 +2,10 @@
 
 A game's [tool.retro-gamer] (the keys the agent may press, the score it should raise, the characters
 of its board; ``create`` copies it into config.toml) and the run's [preprocessing] together fix the
-shape of the network's input and output. settings.py declares every field; the checks here relate them.
-"""
+shape of the network's input and output. settings.py declares every field; the checks here relate them."""
 import copy
 import importlib.util
+import itertools
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,8 +36,7 @@ def _default(name: str):
 
 @dataclass
 class GameMetadata:
-    """A game's description ([tool.retro-gamer], [metadata]) and [preprocessing] settings, and
-    extras_size: the length of the observation after the board, measured on the first game."""
+    """A game's description ([tool.retro-gamer], [metadata]) and its [preprocessing] settings."""
 
     actions: list[str]
     reward: str
@@ -52,7 +51,7 @@ class GameMetadata:
     egocentric: bool = _default("egocentric")
     egocentric_player: str | None = _default("egocentric_player")
     egocentric_radius: int = _default("egocentric_radius")
-    extras_size: int = 0
+    extras_size: int = 0  # the length of the observation after the board, measured on the first game
 
     @property
     def n_actions(self) -> int:
@@ -74,8 +73,7 @@ class GameMetadata:
         if self.egocentric:
             side = 2 * self.egocentric_radius + 1
             return channels + 1, side, side
-        width, height = self.board_size
-        return channels, height, width
+        return channels, *self.board_size[::-1]
 
     @property
     def obs_size(self) -> int:
@@ -85,8 +83,7 @@ class GameMetadata:
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "the game description") -> "GameMetadata":
-        """Metadata from a [tool.retro-gamer] or [metadata] table, checked: one ConfigError naming
-        ``where`` lists every problem."""
+        """Read and check a [tool.retro-gamer] or [metadata] table; one ConfigError lists every problem."""
         metadata, key_problems = cls.parse(d, where)
         if found := key_problems + metadata.problems():
             raise ConfigError(problem_report(found, where, f"Correct {where} and try again."))
@@ -95,44 +92,39 @@ class GameMetadata:
     @classmethod
     def parse(cls, d: dict, where: str = "the game description") -> tuple["GameMetadata", list[str]]:
         """(metadata, problems with the keys of ``d``), the values not checked yet."""
-        known = DESCRIPTION_FIELDS + PREPROCESSING + MEASURED_FIELDS
-        found = [unknown_key_problem(key, value, known, where) for key, value in d.items()
-                 if key not in known]
+        metadata, known = cls(None, None), DESCRIPTION_FIELDS + PREPROCESSING + MEASURED_FIELDS
         # Copies, so that growing a character set never changes the table it came from.
-        values = {key: copy.deepcopy(value) for key, value in d.items() if key in known}
-        metadata = cls(values.pop("actions", None), values.pop("reward", None))
-        metadata.set(values)
-        return metadata, found
+        return metadata, metadata.set(copy.deepcopy(d), where, known)
 
-    def set(self, values: dict) -> None:
-        """Set fields from TOML values: lists for tuples, a tuple for board_size."""
+    def set(self, values: dict, where: str = "[preprocessing]", known: tuple = PREPROCESSING) -> list[str]:
+        """Set the fields named in ``known`` from TOML values (lists for tuples, a tuple for board_size);
+        returns a problem per other key (the values are checked by problems())."""
         for key, value in values.items():
             value = list(value) if isinstance(value, tuple) else value
-            setattr(self, key, tuple(value) if key == "board_size" and isinstance(value, list) else value)
+            if key in known:
+                setattr(self, key, tuple(value) if key == "board_size" and isinstance(value, list) else value)
+        return [unknown_key_problem(k, v, known, where) for k, v in values.items() if k not in known]
 
-    def apply_preprocessing(self, settings: dict, where: str = "[preprocessing]") -> list[str]:
-        """Set [preprocessing] settings; returns a problem per unknown key (values: problems())."""
-        self.set({key: value for key, value in settings.items() if key in PREPROCESSING})
-        return [unknown_key_problem(key, value, PREPROCESSING, where)
-                for key, value in settings.items() if key not in PREPROCESSING]
+    apply_preprocessing = set
 
     @classmethod
     def from_pyproject(cls, module_name: str) -> "GameMetadata":
         """[tool.retro-gamer] of the pyproject.toml above ``module_name``'s source, or a built-in one."""
         source = module_source_file(module_name)
-        pyproject = find_pyproject(source)
+        # The nearest pyproject.toml above the source, but none from site-packages up (other projects').
+        ours = itertools.takewhile(lambda f: f.name not in ("site-packages", "dist-packages"), source.parents)
+        pyproject = next((f / "pyproject.toml" for f in ours if (f / "pyproject.toml").is_file()), None)
         section = read_toml(pyproject).get("tool", {}).get("retro-gamer") if pyproject else None
         if section is not None:
             return cls.from_dict(section, where=f"[tool.retro-gamer] in {pyproject}")
-        if (builtin := builtin_description(module_name, source)) is not None:
-            return cls.from_dict(builtin, where=f"retro-gamer's built-in description of {module_name}")
+        for name, builtin in BUILTIN_DESCRIPTIONS.items():  # by name, or by file: --game path/to/snake.py
+            if name == module_name or module_source_file(name) == source:
+                return cls.from_dict(builtin, where=f"retro-gamer's built-in description of {module_name}")
+        found, fix = f"{pyproject} has no [tool.retro-gamer] section.", f"add this section to {pyproject}:"
         if pyproject is None:
             found = (f"No pyproject.toml was found in {source.parent} or the folders above it "
                      "(the search stops at site-packages).")
             fix = f"create {source.parent / 'pyproject.toml'} containing:"
-        else:
-            found = f"{pyproject} has no [tool.retro-gamer] section."
-            fix = f"add this section to {pyproject}:"
         raise ConfigError(
             f"Cannot find the description of the game {module_name!r}.\n{found}\nretro-gamer needs it to "
             "know which keys the agent may press and which value of\ngame.state is the reward it should "
@@ -150,8 +142,7 @@ class GameMetadata:
 
     def preprocessing_dict(self) -> dict:
         """The [preprocessing] section of config.toml (an unset egocentric_player left out)."""
-        d = {name: copy.deepcopy(getattr(self, name)) for name in PREPROCESSING
-             if getattr(self, name) is not None}
+        d = {n: copy.deepcopy(v) for n in PREPROCESSING if (v := getattr(self, n)) is not None}
         d["observe_state_sizes"] = {key: size for key, size in self.observe_state_sizes.items()
                                     if key in self.observe_state}
         return d
@@ -162,10 +153,8 @@ class GameMetadata:
             raise ConfigError(problem_report(found, "the game description", "Correct it and try again."))
 
     def problems(self) -> list[str]:
-        """Every problem of this description, each a short lesson with its fix: the values of the
-        fields (checked by settings.py), then the fields against each other."""
-        found = [p for name in DESCRIPTION_FIELDS + PREPROCESSING
-                 for p in value_problems(name, getattr(self, name))]
+        """Every problem, each a lesson with its fix: the values (settings.py), then the fields' relations."""
+        found = [p for n in DESCRIPTION_FIELDS + PREPROCESSING for p in value_problems(n, getattr(self, n))]
         if not (is_whole_number(self.extras_size) and self.extras_size >= 0):
             found.append(problem(f"extras_size = {toml_value(self.extras_size)}", "extras_size is the "
                                  "measured length of the observation after the board, a count: a whole "
@@ -225,26 +214,14 @@ def module_source_file(module_name: str) -> Path:
     return Path(spec.origin).resolve()
 
 
-def find_pyproject(source: Path) -> Path | None:
-    """The nearest pyproject.toml above ``source``, but none from site-packages up (other projects')."""
-    for folder in source.parents:
-        if folder.name in ("site-packages", "dist-packages"):
-            return None
-        if (folder / "pyproject.toml").is_file():
-            return folder / "pyproject.toml"
-    return None
-
-
 def read_toml(path: Path) -> dict:
     """Parse a TOML file; what cannot be read becomes a ConfigError naming the file and the fix."""
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
+        return tomllib.loads(Path(path).read_bytes().decode())
     except tomllib.TOMLDecodeError as error:
-        raise ConfigError(
-            f"{path} is not valid TOML: {error}.\nOpen the file at that line: the usual causes are a string "
-            'without quotes\n(write reward = "score", not reward = score), a list without its closing\n'
-            "bracket, or the same key written twice.") from None
+        raise ConfigError(f"{path} is not valid TOML: {error}.\nOpen the file at that line: the usual causes "
+                          'are a string without quotes\n(write reward = "score", not reward = score), a list '
+                          "without its closing\nbracket, or the same key written twice.") from None
     except UnicodeDecodeError as error:
         raise ConfigError(f"{path} is not text that TOML can read: byte {error.start} is not UTF-8.\nThe "
                           "file may be damaged, or saved in another encoding: save it again as UTF-8\n(or "
@@ -253,12 +230,3 @@ def read_toml(path: Path) -> dict:
         raise ConfigError(f'{path} nests lists or tables too deeply to be read. A config.toml needs '
                           'only\nflat lists such as actions = ["KEY_LEFT", "KEY_RIGHT"]: remove the extra '
                           'brackets.') from None
-
-
-def builtin_description(module_name: str, source: Path | None = None) -> dict | None:
-    """retro-gamer's own description of a known example game, by module name or by source
-    file (so that ``--game path/to/snake.py`` finds it too); None for other games."""
-    for name, description in BUILTIN_DESCRIPTIONS.items():
-        if name == module_name or (source is not None and module_source_file(name) == source):
-            return description
-    return None

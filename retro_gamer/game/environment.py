@@ -3,10 +3,8 @@
     obs = env.reset()                        # a new game; the board as it stands
     obs, reward, done = env.step("KEY_UP")   # press a key (None: the no-op), play one turn
 
-The reward of a turn is how much ``game.state[metadata.reward]`` changed during it. The trainer
-stores boards as one-byte codes (observation.py), so it calls the pieces reset() and step() are
-made of: ``new_episode()`` and ``advance(key)`` play, ``compact_observation()`` encodes.
-"""
+A turn's reward is how much ``game.state[metadata.reward]`` changed. The trainer, storing boards as codes
+(observation.py), calls reset()'s and step()'s parts: new_episode(), advance(key), compact_observation()."""
 import numbers
 
 import numpy as np
@@ -22,8 +20,7 @@ NO_CODES = np.zeros(0, dtype=np.uint8)  # the board of an observation without on
 
 
 class GameEnvironment:
-    """Plays games made by ``create_game`` as ``metadata`` describes (observe_state, board and
-    observe_state_sizes replace its own when given). ``env.game``: the game being played."""
+    """Plays games made by ``create_game`` as ``metadata`` describes; ``env.game``: the game being played."""
 
     def __init__(self, create_game, metadata, observe_state=None, board=None, observe_state_sizes=None,
                  unknown_character_strategy="ignore"):
@@ -36,12 +33,10 @@ class GameEnvironment:
         found = metadata.problems() + value_problems("unknown_character_strategy", unknown_character_strategy)
         if found:
             raise ConfigError(problem_report(found, "the game description", "Correct it and try again."))
-        self.create_game, self.metadata = create_game, metadata
+        self.create_game, self.game_name = create_game, describe_factory(create_game)
+        self.metadata, self.encoder = metadata, ObservationEncoder(metadata)
         self.extend_characters = unknown_character_strategy == "extend"
-        self.game_name = describe_factory(create_game)
-        self.encoder = ObservationEncoder(metadata)
-        self.game = self._keys = None
-        self._reward_before = 0.0
+        self.game, self._keys, self._reward_before = None, None, 0.0
 
     @property
     def n_cells(self) -> int:
@@ -50,15 +45,11 @@ class GameEnvironment:
 
     def new_episode(self) -> None:
         """Create and start a new game, without encoding an observation."""
-        self.game, self._keys = self._start_game()
+        self.game, self._keys = self.measure_observation()
         self._reward_before = self._reward_now()
 
-    def measure_observation(self) -> None:
-        """Measure the board and the extras on one new game, before any episode is played."""
-        self._start_game()
-
-    def _start_game(self):
-        """A started game and its keys; the first game measures the board and extras, the rest must agree."""
+    def measure_observation(self):
+        """A new started game and its keys; the first measures the board and extras, the rest must agree."""
         game = build_game(self.create_game, self.game_name)
         keys = start_headless(game)
         size, expected = tuple(game.board_size), self.metadata.board_size
@@ -79,14 +70,12 @@ class GameEnvironment:
         if game is None or not game.playing:
             raise GameError("This episode is over (or has not started): call reset() or new_episode() first.")
         play_turn(game, self._keys, key, self.game_name)
-        reward_now = self._reward_now()
-        reward, self._reward_before = float(reward_now - self._reward_before), reward_now
-        return reward, not game.playing
+        before, self._reward_before = self._reward_before, self._reward_now()
+        return float(self._reward_before - before), not game.playing
 
     def _reward_now(self) -> float:
         key, state = self.metadata.reward, self.game.state
-        value = state.get(key)
-        if type(value) in (int, float) or isinstance(value, numbers.Real):
+        if type(value := state.get(key)) in (int, float) or isinstance(value, numbers.Real):
             return value
         found = (f"is {value!r} ({type(value).__name__})" if key in state
                  else f"is missing (its keys: {list(state)})")
@@ -140,8 +129,7 @@ def play_turn(game, keys, key: str | None, name: str) -> None:
 def discover_characters(create_game, actions: list[str], turns: int, rng: np.random.Generator) -> list[str]:
     """The characters seen, sorted, in ``turns`` turns of random keys from ``rng`` (a new game when one
     ends): the character set of a game that gives none. An agent always hidden is never seen."""
-    name = describe_factory(create_game)
-    keys = list(actions) + [None]
+    name, keys = describe_factory(create_game), list(actions) + [None]
     seen, game = set(), None
     for _ in range(turns):
         if game is None or not game.playing:

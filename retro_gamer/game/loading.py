@@ -1,6 +1,5 @@
 """Finding, importing and starting a game: ``--game`` -> the [game] section of config.toml -> the
-function that creates a game -> a started game. Every failure is a GameError saying what to do.
-"""
+function that creates a game -> a started game. Every failure is a GameError saying what to do."""
 import importlib
 import os
 import sys
@@ -11,7 +10,7 @@ from retro.input import ProgrammaticInput
 
 from retro_gamer.errors import GameError
 from retro_gamer.game.description import module_source_file
-from retro_gamer.settings import is_whole_number
+from retro_gamer.settings import KINDS
 
 # Frames from these folders are retro-gamer's or Python's import machinery, not the game's.
 NOT_THE_GAME = (str(Path(__file__).resolve().parents[1]), str(Path(importlib.__file__).resolve().parent))
@@ -35,8 +34,7 @@ def resolve_game(arg: str) -> dict:
                             "my_game:create_enemy_training_game")
     path = Path(text)
     if (text.endswith(".py") or "/" in text or os.sep in text) and not path.exists():
-        raise GameError(f"There is no file or folder {text!r} (from --game {arg}).\n"
-                        "Check the path and try again.")
+        raise GameError(f"There is no file or folder {text!r} (from --game {arg}).\nCheck the path.")
     if text.endswith(".py"):
         if not path.stem.isidentifier():
             raise GameError(f"The file name {path.name!r} cannot be imported as a Python module.\n"
@@ -71,8 +69,7 @@ def resolve_game(arg: str) -> dict:
 
 def add_game_path(game_section: dict) -> None:
     """Put the game's folder ([game].path) at the front of sys.path."""
-    path = game_section.get("path")
-    if path and not Path(path).is_dir():
+    if (path := game_section.get("path")) and not Path(path).is_dir():
         raise GameError(f"The game's folder {path} (path in [game] of config.toml) does not exist any more.\n"
                         "If the game moved, correct path in config.toml, or run 'retro-gamer create' again.")
     if path and path not in sys.path:
@@ -120,10 +117,9 @@ def import_game_module(module_name: str):
                 f"Cannot import the game module {module_name!r}: it is not on the Python path.\n"
                 "Run the command from the folder that contains it, or create the run again giving\n"
                 "the file itself, for example: retro-gamer create --game path/to/my_game.py ...") from None
-        package = error.name.split(".")[0]
-        raise GameError(
-            f"The game module {module_name!r} imports {error.name!r}, which is not installed.\n"
-            f"Install it (pip install {package}), or remove that import from the game.") from error
+        raise GameError(f"The game module {module_name!r} imports {error.name!r}, which is not installed.\n"
+                        f"Install it (pip install {error.name.split('.')[0]}), or remove that import from "
+                        "the game.") from error
     except Exception as error:
         raise GameError(f"Importing the game module {module_name!r} failed: {type(error).__name__}: {error}\n"
                         f"Fix the game's code, check that it runs on its own with python -m {module_name}, "
@@ -135,8 +131,7 @@ def game_traceback(error: BaseException) -> str:
     frames = [frame for frame in traceback.extract_tb(error.__traceback__)
               if not (frame.filename.startswith("<frozen")
                       or str(Path(frame.filename).resolve()).startswith(NOT_THE_GAME))]
-    lines = traceback.format_list(frames) + traceback.format_exception_only(type(error), error)
-    return "".join(lines).rstrip()
+    return "".join(traceback.format_list(frames) + traceback.format_exception_only(error)).rstrip()
 
 
 def describe_factory(create_game) -> str:
@@ -156,12 +151,10 @@ def build_game(create_game, name: str | None = None):
             f"Creating a game with {name}() failed: {type(error).__name__}: {error}\n"
             "The factory must take no arguments and return a new retro.game.Game; fix it so that it\n"
             f"runs on its own, then try again. The game's traceback:\n{game_traceback(error)}") from error
-    size = getattr(game, "board_size", None)
     wrong = [f"no {a}" for a in ("board_size", "state", "playing", "start", "step", "get_agents_by_position")
              if not hasattr(game, a)]
-    if not wrong and not (isinstance(size, (tuple, list)) and len(size) == 2
-                          and all(is_whole_number(s) and s > 0 for s in size)):
-        wrong = [f"board_size = {size!r}, not (width, height), two positive whole numbers"]
+    if not wrong and not KINDS["pair"][0](game.board_size):  # the check of board_size in config.toml
+        wrong = [f"board_size = {game.board_size!r}, not (width, height), two positive whole numbers"]
     if wrong:
         raise GameError(f"{name}() returned {type(game).__name__}, not a retro-games Game that can be "
                         f"played ({', '.join(wrong)}).\nEnd the function with something like:\n"

@@ -1,11 +1,9 @@
 """Observations: how a game turn becomes what the network reads (SPEC §5).
 
-The board is kept as *codes*, one byte per cell, row-major: 0 for an empty cell, k+1 for channel k
-(character k; an egocentric crop's off-board channel is last). At a byte a cell, the replay memory
-holds 50,000 snake turns in a few tens of megabytes. The *extras* follow: the observe_state values,
-or what the observation_function returns. dqn/network.py's ``one_hot`` makes the float32 observation
-of both; tests/reference_encoder.py, the obvious encoder (draw, visit every cell), checks this one.
-"""
+The board is kept as *codes*, one byte per cell, row-major: 0 for an empty cell, k+1 for channel k (character
+k; an egocentric crop's off-board channel is last), so 50,000 snake turns of replay memory take a few tens of
+megabytes. The *extras* follow: the observe_state values, or the observation_function's. dqn/network.py's
+``one_hot`` makes the float32 observation of both; tests/reference_encoder.py checks this encoder."""
 import numbers
 import reprlib
 
@@ -52,8 +50,7 @@ class ObservationEncoder:
             self._code_of.setdefault(character, 0)  # seen already: empty, and not to be recorded again
         layout_known = m.uses_board and m.character_set is not None and (m.board_size or m.egocentric)
         self.n_channels, height, width = m.board_shape if layout_known else (0, 0, 0)
-        self.n_cells = height * width
-        self.board_length = self.n_channels * self.n_cells
+        self.n_cells, self.board_length = height * width, self.n_channels * height * width
         if m.observation_function is None and all(key in m.observe_state_sizes for key in m.observe_state):
             m.extras_size = sum(m.observe_state_sizes[key] for key in m.observe_state)
 
@@ -96,8 +93,7 @@ class ObservationEncoder:
     def _code(self, character) -> int:
         if type(character) is not str:
             return 0  # a character grid without a size: retro-games cannot draw it either
-        code = self._code_of.get(character)
-        if code is None:
+        if (code := self._code_of.get(character)) is None:
             if len(character) == 1 and character != " ":
                 self.new_characters.append(character)
             self._code_of[character] = code = 0
@@ -152,8 +148,7 @@ class ObservationEncoder:
                     f"game.state[{key!r}] gave {size} number(s) this turn, but {expected} when it was "
                     f"first measured (observe_state_sizes in config.toml). Its value is now {value!r}.\n"
                     "The network's input has a fixed size, so each observe_state value must keep its\n"
-                    "length in every turn of every episode. Keep lists at a fixed length (pad them),\n"
-                    "or observe a summary such as their length instead.")
+                    "length on every turn: pad lists to a fixed length, or observe their length instead.")
         m.extras_size = len(values)
         return values
 

@@ -4,7 +4,6 @@ import contextlib
 import io
 import json
 import re
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +41,6 @@ def replay_path(run_dir, episode: int) -> Path:
 
 
 def episode_of(path) -> int | None:
-    """The episode number in an ``ep_NNNN.npz`` name, or None for other files."""
     match = re.match(r"ep_(\d+)\.npz$", Path(str(path)).name)
     return int(match.group(1)) if match else None
 
@@ -93,11 +91,10 @@ def resolve_checkpoint(run_dir, name: str):
                                   f"has: {available}). Name one of those, or leave it out for the latest.")
         return found[0]
     folder = (Path(run_dir) / CHECKPOINT_DIR).resolve()
-    fallback = folder / given
     # A bare name lives in checkpoints/; a path may be relative to here, to the run or to checkpoints/.
-    candidates = ([given, Path(run_dir) / given] if len(given.parts) > 1 else []) + [fallback]
+    candidates = ([given, Path(run_dir) / given] if len(given.parts) > 1 else []) + [folder / given]
     try:
-        resolved = next((c for c in candidates if c.exists()), fallback).resolve()
+        resolved = next((c for c in candidates if c.exists()), candidates[-1]).resolve()
     except (OSError, RuntimeError) as error:          # a name too long, a loop of links
         raise CheckpointError(f"Cannot use the checkpoint name {name!r}: {error}.") from None
     if resolved.parent != folder:
@@ -154,13 +151,12 @@ def read_checkpoint(source, name: str | None = None) -> dict[str, np.ndarray]:
         raise foreign("it is a single NumPy array (.npy)" if data.startswith(b"\x93NUMPY")
                       else "it is not an .npz archive at all")
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            unpacked = sum(entry.file_size for entry in archive.infolist())
-        if unpacked > MAX_UNPACKED_RATIO * len(data) + MAX_UNPACKED_SLACK:
-            raise dangerous(f"its {len(data):,} bytes claim to unpack into {unpacked:,} bytes, which would "
-                            "fill the memory; retro-gamer stores checkpoints uncompressed, so it did not "
-                            "write this file")
-        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:   # reads only the entry list
+            unpacked = sum(entry.file_size for entry in archive.zip.infolist())
+            if unpacked > MAX_UNPACKED_RATIO * len(data) + MAX_UNPACKED_SLACK:
+                raise dangerous(f"its {len(data):,} bytes claim to unpack into {unpacked:,} bytes, which "
+                                "would fill the memory; retro-gamer stores checkpoints uncompressed, so it "
+                                "did not write this file")
             names = archive.files
             if any(n.startswith("archive/") or n.endswith(".pkl") for n in names):     # torch.save's zip
                 raise foreign(torch)
@@ -182,12 +178,10 @@ def read_checkpoint(source, name: str | None = None) -> dict[str, np.ndarray]:
 
 
 def model_params(checkpoint: dict, prefix: str = "model/") -> dict[str, np.ndarray]:
-    """The arrays stored under ``prefix`` ('model/', 'target/', 'adam/m/', 'memory/', ...)."""
     return {k[len(prefix):]: v for k, v in checkpoint.items() if k.startswith(prefix)}
 
 
 def json_entry(checkpoint: dict, key: str):
-    """A JSON text entry (``config_snapshot``, ``rng/python``, ...), decoded."""
     return json.loads(str(checkpoint[key]))
 
 

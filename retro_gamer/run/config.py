@@ -6,8 +6,7 @@ from pathlib import Path
 
 import tomli_w
 
-from retro_gamer.errors import (ConfigError, problem, problem_report, toml_key, toml_value,
-                                unknown_key_problem)
+from retro_gamer.errors import ConfigError, problem, problem_report, toml_key, toml_value, unknown_key_problem
 from retro_gamer.game.description import GameMetadata, read_toml
 from retro_gamer.run.files import atomic_write_text
 from retro_gamer.settings import (HYPERPARAMETERS, LAYER_DEFAULTS, OLD_NAMES, OLD_SECTIONS, SECTIONS,
@@ -73,13 +72,13 @@ def read_config(run_dir) -> RunConfig:
             found += _merge(tables["training"], {k: v for k, v in value.items() if k in known}, name)
         else:
             found += _merge(tables[section], value, name)
-    given_game = tables["game"]
-    found += [unknown_key_problem(key, value, GAME_KEYS, "[game]") for key, value in given_game.items()
+    game = tables["game"]          # only GAME_KEYS once it passes: another key is a problem
+    found += [unknown_key_problem(key, value, GAME_KEYS, "[game]") for key, value in game.items()
               if key not in GAME_KEYS]
     # A run made with the Python API (DQNTrainer) may have no [game]; one that has it needs a module.
     for key, (right, why, fix) in GAME_SETTINGS.items():
-        if (key in given_game or (key == "module" and given_game)) and not right(given_game.get(key)):
-            found.append(problem(f"{key} = {toml_value(given_game.get(key))}", why, fix))
+        if (key in game or (key == "module" and game)) and not right(game.get(key)):
+            found.append(problem(f"{key} = {toml_value(game.get(key))}", why, fix))
     metadata, metadata_problems = GameMetadata.parse(tables["metadata"], "[metadata]")
     found += metadata_problems + _merge(dict(tables["metadata"]), tables["preprocessing"], "preprocessing")
     found += metadata.apply_preprocessing(tables["preprocessing"]) + metadata.problems()
@@ -90,10 +89,8 @@ def read_config(run_dir) -> RunConfig:
         raise ConfigError(problem_report(found, str(path), f"Correct {path} and run the command again."))
     if metadata.observation_function is None:
         # Worked out again (0: measured from the game), so that an edited observe_state leaves no stale size.
-        sizes = metadata.observe_state_sizes
-        measured = set(metadata.observe_state) <= set(sizes)
-        metadata.extras_size = sum(sizes[k] for k in metadata.observe_state) if measured else 0
-    game = {key: given_game[key] for key in GAME_KEYS if key in given_game}
+        sizes, keys = metadata.observe_state_sizes, metadata.observe_state
+        metadata.extras_size = sum(sizes[k] for k in keys) if set(keys) <= set(sizes) else 0
     return RunConfig(path, game, metadata, hyperparams, raw)
 
 

@@ -10,8 +10,7 @@ def extend_character_set(trainer) -> None:
     """Grow the input layer between episodes: each new character's channel starts with zero weights (and
     Adam moments), so the network computes exactly what it did before, then learns what it means."""
     agent, metadata, hp = trainer.agent, trainer.metadata, trainer.hp
-    before, old_shape = len(metadata.character_set), metadata.board_shape
-    adam = agent.optimizer.state_dict()
+    before, old_shape, adam = len(metadata.character_set), metadata.board_shape, agent.optimizer.state_dict()
     added = trainer.env.adopt_new_characters()       # appended to metadata.character_set
     online, target, m, v = (grow_input_channels(params, metadata, old_shape, before, added)
                             for params in (agent.online.params, agent.target.params, adam["m"], adam["v"]))
@@ -29,17 +28,16 @@ def extend_character_set(trainer) -> None:
                        f"episode {trainer.episode}: the input layer was extended with zero weights.")
 
 
-def grow_input_channels(params: dict, metadata: GameMetadata, old_shape: tuple, insert_at: int,
-                        added: int) -> dict:
-    """``params`` with ``added`` zero channels inserted at channel ``insert_at`` of the first layer:
-    conv.0.weight (32, C, 3, 3) for the CNN, net.0.weight (out, H*W*C + E), board cell-major, for the MLP."""
+def grow_input_channels(params: dict, metadata: GameMetadata, old_shape: tuple, at: int, added: int) -> dict:
+    """``params`` with ``added`` zero channels inserted at channel ``at`` of the first layer: conv.0.weight
+    (32, C, 3, 3) for the CNN, net.0.weight (out, H*W*C + E), board cell-major, for the MLP."""
     channels, height, width = old_shape
     grown = {name: np.array(value) for name, value in params.items()}
-    at = [insert_at] * added
+    where = [at] * added
     if metadata.spatial:
-        grown["conv.0.weight"] = np.insert(grown["conv.0.weight"], at, 0.0, axis=1)
+        grown["conv.0.weight"] = np.insert(grown["conv.0.weight"], where, 0.0, axis=1)
     else:
         weight, n_board = grown["net.0.weight"], channels * height * width
-        board = np.insert(weight[:, :n_board].reshape(len(weight), -1, channels), at, 0.0, axis=2)
+        board = np.insert(weight[:, :n_board].reshape(len(weight), -1, channels), where, 0.0, axis=2)
         grown["net.0.weight"] = np.concatenate([board.reshape(len(weight), -1), weight[:, n_board:]], axis=1)
     return grown

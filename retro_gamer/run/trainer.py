@@ -1,12 +1,9 @@
-"""Training sessions on a run folder: the bookkeeping around dqn/agent.py, the algorithm of both
-engines. A checkpoint every 100 episodes, training.log and episodes.csv, exact resume, and never
-losing finished work to Ctrl-C, a crashing game or a full disk.
-"""
+"""Training sessions on a run folder, the bookkeeping around dqn/agent.py: a checkpoint every 100 episodes,
+training.log, episodes.csv, exact resume, no finished work lost to Ctrl-C, a crashed game or a full disk."""
 import contextlib
 import json
 import random
 import time
-from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
@@ -17,12 +14,11 @@ from retro_gamer.dqn.agent import DQNAgent, play_episode
 from retro_gamer.errors import CheckpointError, ConfigError, GameError, RetroGamerError, problem_report
 from retro_gamer.game.environment import GameEnvironment, discover_characters
 from retro_gamer.game.description import GameMetadata
-from retro_gamer.run import checkpoints as ckpt
-from retro_gamer.run import records
+from retro_gamer.game.loading import load_game_factory
+from retro_gamer.run import checkpoints as ckpt, records
 from retro_gamer.run.config import engine_module, read_config, save_trainer_config
 from retro_gamer.run.new_characters import extend_character_set
-from retro_gamer.run.files import (atomic_save_npz, atomic_write, atomic_write_text,
-                                   describe_write_error, remove_temporaries)
+from retro_gamer.run.files import atomic_save_npz, atomic_write, describe_write_error, remove_temporaries
 from retro_gamer.run.session import deferred_stop, run_lock, stop_signals
 from retro_gamer.settings import resolve_hyperparams
 
@@ -59,17 +55,14 @@ class _Turns:
 
 
 class DQNTrainer:
-    """Trains a Deep Q-Network to play one game, writing everything into ``run_dir``.
-
-    create_game: returns a new ``retro.game.Game``; metadata: the game's GameMetadata, with the
-    [preprocessing] settings of ``preprocessing`` applied; hyperparams: [training] and [model].
-    """
+    """Trains a Deep Q-Network to play one game, writing everything into ``run_dir``. create_game returns
+    a new ``retro.game.Game``; metadata is the game's GameMetadata, to which the [preprocessing] settings
+    of ``preprocessing`` are applied; hyperparams: [training] and [model]."""
 
     def __init__(self, create_game: Callable, metadata: GameMetadata, run_dir,
                  preprocessing: dict | None = None, **hyperparams):
         self.hp = resolve_hyperparams(hyperparams)
-        found = metadata.apply_preprocessing(preprocessing or {}, "preprocessing") + metadata.problems()
-        if found:
+        if found := metadata.apply_preprocessing(preprocessing or {}, "preprocessing") + metadata.problems():
             raise ConfigError(problem_report(found, "the game description and preprocessing",
                                              "Correct them and try again."))
         self.metadata, self.run_dir = metadata, Path(run_dir)
@@ -79,43 +72,33 @@ class DQNTrainer:
         if self.hp["seed"] is not None:
             random.seed(self.hp["seed"])
         self.rng = np.random.default_rng(self.hp["seed"])
-        discovered = metadata.uses_board and not metadata.character_set
-        if discovered:
+        note = []                                        # for training.log: the characters discovered
+        if metadata.uses_board and not metadata.character_set:
             metadata.character_set = discover_characters(create_game, metadata.actions,
                                                          self.hp["exploration_turns"], self.rng)
+            note = [f"[INIT] character_set was not given: found {len(metadata.character_set)} characters in "
+                    f"{self.hp['exploration_turns']} random turns: {metadata.character_set}"]
         self.env = GameEnvironment(create_game, metadata,
                                    unknown_character_strategy=self.hp["unknown_character_strategy"])
         self.env.measure_observation()                   # metadata.extras_size is known from here
         self.action_keys = list(metadata.actions) + [None]     # the no-op is the last output
         self.agent = DQNAgent(metadata, self.hp, self.rng, engine_module(self.hp["engine"]))
-        self.episode = 0                     # the last finished episode
-        self.total_training_seconds = 0.0
+        self.episode, self.total_training_seconds = 0, 0.0      # episode: the last finished one
         self.resumed_from: Path | None = None
         self.resume_notices: list[str] = []
         self._episode_rows: list[dict] = []  # episodes.csv rows not yet written
         with run_lock(self.run_dir, "setting up"):
             save_trainer_config(self.run_dir, metadata, self.hp)
-            log = self.run_dir / records.LOG_FILE
-            if not log.exists():
-                lines = [self.agent.rationale]
-                if discovered:
-                    lines.append(f"[INIT] character_set was not given: found {len(metadata.character_set)} "
-                                 f"characters in {self.hp['exploration_turns']} random turns: "
-                                 f"{metadata.character_set}")
-                atomic_write_text(log, "\n".join(lines) + "\n")
+            if not (self.run_dir / records.LOG_FILE).exists():
+                records.append_log(self.run_dir, "\n".join([self.agent.rationale, *note]))
 
     @classmethod
     def from_run_dir(cls, run_dir) -> "DQNTrainer":
         """A trainer for the run that ``run_dir``/config.toml describes."""
-        from retro_gamer.game.loading import load_game_factory
-
         config = read_config(run_dir)
         return cls(load_game_factory(config.game), config.metadata, run_dir, **config.hyperparams)
 
-    @property
-    def complete(self) -> bool:
-        return self.episode >= self.hp["training_episodes"]
-
+    complete = property(lambda self: self.episode >= self.hp["training_episodes"])
     epsilon = property(lambda self: self.agent.epsilon)
     total_steps = property(lambda self: self.agent.total_steps)
 
@@ -128,61 +111,53 @@ class DQNTrainer:
             return
         # An engine may set how NumPy runs while it trains (fast/blas.py); the plain one leaves it be.
         threads = getattr(self.agent.engine, "training_threads", lambda metadata: contextlib.nullcontext())
-        with run_lock(self.run_dir, "training"), stop_signals(), threads(self.metadata):
-            self._session(on_checkpoint, on_episode)
-
-    def _session(self, on_checkpoint, on_episode) -> None:
         self._saved_episode, self._saved_checkpoint = self.episode, self.resumed_from
-        block, started, turns = [], time.perf_counter(), _Turns(self.env, self.action_keys)
         header = f"=== Resumed from {self.resumed_from.name}" if self.resumed_from else "=== Training started"
-        try:
-            records.append_log(self.run_dir, f"{header} | {datetime.now():%Y-%m-%d %H:%M:%S} ===\n"
-                               f"[INIT] Engine: {self.hp['engine']} from episode {self.episode + 1}")
-            while not self.complete:
-                stats = play_episode(self.agent, turns)
-                # An episode counts entirely or not at all: a Ctrl-C in its bookkeeping waits.
-                with deferred_stop():
-                    self._finish_episode(stats, block)
-                if on_episode:
-                    on_episode(stats)
-                if self.episode % CHECKPOINT_EVERY == 0 or self.complete:
-                    record = self._checkpoint(block, time.perf_counter() - started)
-                    block, started = [], time.perf_counter()
-                    if on_checkpoint:
-                        on_checkpoint(record)
-        except (KeyboardInterrupt, GameError, FloatingPointError, BrokenPipeError) as error:
-            self._keep_finished_episodes(block, started)   # the episode that stopped is lost, not the rest
-            if isinstance(error, KeyboardInterrupt):
-                raise TrainingInterrupted(self._saved_checkpoint, self._saved_episode) from None
-            if isinstance(error, GameError):
-                raise GameError(f"{error}\n\n{self._kept_sentence()}") from error
-            if isinstance(error, BrokenPipeError):      # the reader of the progress lines stopped
+        with run_lock(self.run_dir, "training"), stop_signals(), threads(self.metadata):
+            block, started, turns = [], time.perf_counter(), _Turns(self.env, self.action_keys)
+            try:
+                records.append_log(self.run_dir, f"{header} | {datetime.now():%Y-%m-%d %H:%M:%S} ===\n"
+                                   f"[INIT] Engine: {self.hp['engine']} from episode {self.episode + 1}")
+                while not self.complete:
+                    stats = play_episode(self.agent, turns)
+                    # An episode counts entirely or not at all: a Ctrl-C in its bookkeeping waits.
+                    with deferred_stop():
+                        self.agent.end_episode(stats["learned"])       # the decays
+                        self.episode += 1
+                        stats.update(episode=self.episode, epsilon=self.agent.epsilon)
+                        block.append(stats)
+                        self._episode_rows.append(stats)
+                        if self.env.new_characters:
+                            extend_character_set(self)
+                    if on_episode:
+                        on_episode(stats)
+                    if self.episode % CHECKPOINT_EVERY == 0 or self.complete:
+                        record = self._checkpoint(block, time.perf_counter() - started)
+                        block, started = [], time.perf_counter()
+                        if on_checkpoint:
+                            on_checkpoint(record)
+            except (KeyboardInterrupt, GameError, FloatingPointError, BrokenPipeError) as error:
+                self._keep_finished_episodes(block, started)   # only the episode that stopped is lost
+                if isinstance(error, KeyboardInterrupt):
+                    raise TrainingInterrupted(self._saved_checkpoint, self._saved_episode) from None
+                if isinstance(error, GameError):
+                    raise GameError(f"{error}\n\n{self._kept_sentence()}") from error
+                if isinstance(error, BrokenPipeError):      # the reader of the progress lines stopped
+                    raise
+                raise TrainingDiverged(
+                    f"Training stopped: {error}, so the Q-values have run away and any further step would "
+                    "fill the network with NaN. This happens when the learning rate is too high for the game "
+                    f"(learning_rate = {self.hp['learning_rate']}) or when its rewards are very large. Lower "
+                    "learning_rate ten times in config.toml (or scale the game's rewards down), then run "
+                    f"'retro-gamer clean RUN_DIR' and train again.\n\n{self._kept_sentence()}") from None
+            except OSError as error:
+                raise CheckpointError(self._write_failed_message(error)) from error
+            except Exception:       # a callback, a bug: the episodes first, and the original error shown
+                with contextlib.suppress(Exception):
+                    self._keep_finished_episodes(block, started)
                 raise
-            raise TrainingDiverged(
-                f"Training stopped: {error}, so the Q-values have run away and any further step would fill "
-                "the network with NaN. This happens when the learning rate is too high for the game "
-                f"(learning_rate = {self.hp['learning_rate']}) or when its rewards are very large. Lower "
-                "learning_rate ten times in config.toml (or scale the game's rewards down), then run "
-                f"'retro-gamer clean RUN_DIR' and train again.\n\n{self._kept_sentence()}") from None
-        except OSError as error:
-            raise CheckpointError(self._write_failed_message(error)) from error
-        except Exception:       # a callback, a bug: the episodes first, and the original error shown
-            with contextlib.suppress(Exception):
-                self._keep_finished_episodes(block, started)
-            raise
-
-    def _finish_episode(self, stats: dict, block: list[dict]) -> None:
-        """Count a played episode: the decays, its record, the new characters it saw."""
-        self.agent.end_episode(stats["learned"])
-        self.episode += 1
-        stats.update(episode=self.episode, epsilon=self.agent.epsilon)
-        block.append(stats)
-        self._episode_rows.append(stats)
-        if self.env.new_characters:
-            extend_character_set(self)
 
     def _keep_finished_episodes(self, block: list[dict], started: float) -> None:
-        """After training stopped early, save the episodes finished since the last checkpoint."""
         with contextlib.suppress(KeyboardInterrupt):      # a second Ctrl-C waits for the checkpoint
             try:
                 if self.episode != self._saved_episode:
@@ -191,9 +166,8 @@ class DQNTrainer:
                 raise CheckpointError(self._write_failed_message(error)) from error
 
     def _kept_sentence(self) -> str:
-        if self._saved_checkpoint is None:
-            return "No episode had finished, so there was nothing to keep."
-        return (f"Episodes 1-{self._saved_episode} are kept in checkpoint {self._saved_checkpoint.name}; "
+        return ("No episode had finished, so there was nothing to keep." if not self._saved_checkpoint else
+                f"Episodes 1-{self._saved_episode} are kept in checkpoint {self._saved_checkpoint.name}; "
                 f"'retro-gamer train {self.run_dir}' resumes from there.")
 
     def _write_failed_message(self, error: OSError) -> str:
@@ -214,16 +188,15 @@ class DQNTrainer:
             records.append_episodes(self.run_dir, self._episode_rows)
             self._episode_rows = []
             memory = {f"memory/{k}": v for k, v in self.agent.memory.state_dict().items()}
-            atomic_save_npz(ckpt.replay_path(self.run_dir, self.episode),
-                            ckpt.save_arrays({"episode": np.array(self.episode), **memory}))
+            replay = ckpt.replay_path(self.run_dir, self.episode)
+            atomic_save_npz(replay, ckpt.save_arrays({"episode": np.array(self.episode), **memory}))
             arrays = self._checkpoint_arrays()
             atomic_save_npz(path, arrays)
             self._saved_episode, self._saved_checkpoint = self.episode, path
             if self.complete:
                 atomic_save_npz(self.checkpoint_dir / "final.npz", arrays)
-            for old in self.checkpoint_dir.glob("replay_*.npz"):
-                if old != ckpt.replay_path(self.run_dir, self.episode):
-                    old.unlink(missing_ok=True)
+            for old in set(self.checkpoint_dir.glob("replay_*.npz")) - {replay}:
+                old.unlink(missing_ok=True)
             learned = [s["avg_loss"] for s in block if s["learned"]]
             record = {"name": name, "episode": self.episode, "first_episode": self.episode - len(block) + 1,
                       "avg_reward": float(np.mean([s["total_reward"] for s in block])) if block else 0.0,
@@ -236,33 +209,29 @@ class DQNTrainer:
 
     def _checkpoint_arrays(self) -> dict[str, np.ndarray]:
         agent, adam = self.agent, self.agent.optimizer.state_dict()
-        arrays = {f"model/{k}": v for k, v in agent.online.params.items()}
-        arrays.update({f"target/{k}": v for k, v in agent.target.params.items()})
-        arrays.update({f"adam/{moment}/{k}": v for moment in ("m", "v") for k, v in adam[moment].items()})
-        py_version, py_state, py_gauss = random.getstate()
-        arrays.update({
+        groups = {"model": agent.online.params, "target": agent.target.params, "adam/m": adam["m"],
+                  "adam/v": adam["v"]}
+        return ckpt.save_arrays({
+            **{f"{group}/{k}": v for group, params in groups.items() for k, v in params.items()},
             "adam/steps": np.array(adam["steps"]), "learning_rate": np.array(adam["lr"]),
             "epsilon": np.array(agent.epsilon), "total_steps": np.array(agent.total_steps),
             "train_steps": np.array(agent.train_steps), "episode": np.array(self.episode),
             "total_training_seconds": np.array(self.total_training_seconds),
-            "rng/python": np.array(json.dumps([py_version, list(py_state), py_gauss])),
+            "rng/python": np.array(json.dumps(random.getstate())),      # (version, state tuple, gauss)
             "rng/numpy": np.array(json.dumps(self.rng.bit_generator.state)),
             "config_snapshot": np.array(json.dumps(self.config_snapshot())),
             "starting_values": np.array(json.dumps({key: self.hp[key] for key in EDITABLE_STARTING_VALUES})),
         })
-        return ckpt.save_arrays(arrays)
 
     def config_snapshot(self) -> dict:
         """The shape-fixing settings, kept in every checkpoint for the compatibility check."""
-        current = {f.name: getattr(self.metadata, f.name) for f in fields(self.metadata)}
-        current["hidden_sizes"] = list(self.hp["hidden_sizes"])
-        snapshot = {key: current.get(key) for key in ckpt.SHAPE_FIXING_FIELDS}
+        snapshot = {key: getattr(self.metadata, key, None) for key in ckpt.SHAPE_FIXING_FIELDS}
+        snapshot["hidden_sizes"] = list(self.hp["hidden_sizes"])
         return json.loads(json.dumps(snapshot))           # tuples become lists, as in a loaded snapshot
 
     def resume(self, checkpoint: str | Path | None = None) -> Path | None:
-        """Load the named checkpoint, or the latest one; returns the file loaded, or None. Temporary
-        files a killed process left are deleted first; an unreadable checkpoint's error names the
-        newest earlier one that reads."""
+        """Load the named checkpoint, or the latest one; returns the file loaded, or None. Deletes the
+        temporaries of killed writes first; an unreadable checkpoint's error names one that reads."""
         with run_lock(self.run_dir, "resuming"):
             for folder in (self.run_dir, self.checkpoint_dir):
                 remove_temporaries(folder)
@@ -275,16 +244,13 @@ class DQNTrainer:
                 data = ckpt.read_checkpoint(path, path.name)
             except CheckpointError as error:
                 previous = ckpt.previous_checkpoint(self.run_dir, path)
-                raise CheckpointError(f"{error}\n\nThe file is {path}; no earlier checkpoint of this run can "
-                                      "be read." if previous is None else
-                                      f"{error}\n\nThe file is {path}. The previous checkpoint, "
-                                      f"{previous.name}, reads correctly: resume from it with 'retro-gamer "
-                                      f"train {self.run_dir} --resume {previous.stem}' (training then writes "
-                                      f"{path.name} again when it gets there), or move {path.name} out of "
-                                      "the folder.") from None
+                raise CheckpointError(f"{error}\n\nThe file is {path}" + (
+                    "; no earlier checkpoint of this run can be read." if previous is None else
+                    f". The previous checkpoint, {previous.name}, reads correctly: resume from it with "
+                    f"'retro-gamer train {self.run_dir} --resume {previous.stem}' (training then writes "
+                    f"{path.name} again), or move {path.name} out of the folder.")) from None
             self._restore(data, path)
-            final = self.checkpoint_dir / "final.npz"
-            if self.complete and not final.is_file():
+            if self.complete and not (final := self.checkpoint_dir / "final.npz").is_file():
                 atomic_write(final, path.read_bytes())   # killed between ep_NNNN.npz and final.npz
             return path
 
@@ -316,22 +282,16 @@ class DQNTrainer:
                                   f"({error}); it was not written by this version of retro-gamer. Resume "
                                   "from another checkpoint with --resume, or start fresh with 'retro-gamer "
                                   f"clean {self.run_dir}'.") from None
-        self._apply_edited_starting_values(data)
-        self._load_memory(path)
-        self.resumed_from = path
-        records.keep_episodes_up_to(self.run_dir, self.episode)
-
-    def _apply_edited_starting_values(self, data: dict) -> None:
-        """learning_rate or epsilon edited in config.toml since the checkpoint (which carries their
-        decayed values) is meant: it becomes the current value and decays from there."""
         before = ckpt.json_entry(data, "starting_values") if "starting_values" in data else {}
         for key in (key for key in EDITABLE_STARTING_VALUES if before.get(key, self.hp[key]) != self.hp[key]):
             owner, attribute = (self.agent.optimizer, "lr") if key == "learning_rate" else (self.agent, key)
-            was = getattr(owner, attribute)
-            setattr(owner, attribute, self.hp[key])
             self.resume_notices.append(f"{key} was changed in config.toml ({before[key]} -> {self.hp[key]}): "
                                        f"training continues with {key} = {self.hp[key]} instead of the "
-                                       f"checkpoint's {was:.3g}.")
+                                       f"checkpoint's {getattr(owner, attribute):.3g}.")
+            setattr(owner, attribute, self.hp[key])
+        self._load_memory(path)
+        self.resumed_from = path
+        records.keep_episodes_up_to(self.run_dir, self.episode)
 
     def _load_memory(self, checkpoint: Path) -> None:
         """The replay memory saved with this checkpoint; it only makes resuming exact, so when it is
@@ -350,19 +310,15 @@ class DQNTrainer:
             self.agent.memory.load_state_dict(saved)      # checks everything before it copies anything
         except (CheckpointError, KeyError, ValueError, TypeError) as error:
             reason = f"cannot be used ({str(error).splitlines()[0]})" if path.is_file() else "is not there"
-            self.resume_notices.append(
-                f"The replay memory of {checkpoint.name} ({path.name}) {reason}: training continues with an "
-                "empty memory, which refills within a few episodes; the run is no longer an exact "
-                "continuation.")
+            self.resume_notices.append(f"The replay memory of {checkpoint.name} ({path.name}) {reason}: "
+                                       "training continues with an empty memory, which refills within a few "
+                                       "episodes; the run is no longer an exact continuation.")
 
 
 def _adam_state(data: dict, optimizer) -> dict:
-    """Adam's state from a checkpoint; the first version's m_sum and v_sum (the moments divided by
-    1 - beta1 and 1 - beta2) are converted."""
-    if any(key.startswith("adam/m_sum/") for key in data):
-        moments = {moment: {name: value * (1 - beta)
-                            for name, value in ckpt.model_params(data, f"adam/{moment}_sum/").items()}
-                   for moment, beta in (("m", optimizer.beta1), ("v", optimizer.beta2))}
-    else:
-        moments = {moment: ckpt.model_params(data, f"adam/{moment}/") for moment in ("m", "v")}
+    """Adam's state from a checkpoint; the first version's m_sum = m / (1 - beta1) (v_sum alike) converted."""
+    sums = any(key.startswith("adam/m_sum/") for key in data)
+    moments = {m: {name: value * (1 - beta) if sums else value
+                   for name, value in ckpt.model_params(data, f"adam/{m}{'_sum' if sums else ''}/").items()}
+               for m, beta in (("m", optimizer.beta1), ("v", optimizer.beta2))}
     return {**moments, "steps": int(data["adam/steps"]), "lr": float(data["learning_rate"])}
