@@ -30,15 +30,12 @@ class TrainedPolicy:
         from retro_gamer.game.observation import ObservationEncoder
         from retro_gamer.run.config import CONFIG_NAME, engine_module, read_config
 
-        if isinstance(run_dir, (str, os.PathLike)):
-            root = Path(run_dir)
-        elif all(hasattr(run_dir, name) for name in ("joinpath", "iterdir", "read_bytes", "is_file")):
-            root = run_dir
-        else:
-            raise TypeError(f"TrainedPolicy needs the run folder as a path or an importlib.resources folder, "
-                            f"not {type(run_dir).__name__}.")
+        root = Path(run_dir) if isinstance(run_dir, (str, os.PathLike)) else run_dir
         if isinstance(root, Path):
             self.config = read_config(root)
+        elif not all(hasattr(root, name) for name in ("joinpath", "iterdir", "read_bytes", "is_file")):
+            raise TypeError(f"TrainedPolicy needs the run folder as a path or an importlib.resources folder, "
+                            f"not {type(run_dir).__name__}.")
         elif not root.joinpath(CONFIG_NAME).is_file():
             raise ConfigError(f"The bundled policy folder {root} has no {CONFIG_NAME}. Copy the whole "
                               "training run folder (config.toml and checkpoints/) into the package.")

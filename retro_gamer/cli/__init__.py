@@ -36,11 +36,10 @@ GAME_HELP = ("the game to learn: a module name (retro.examples.snake), a .py fil
 
 def _hidden_sizes(text: str) -> list[int]:
     """'128,64' -> [128, 64]; each size's bounds are checked with the other settings (settings.py)."""
-    try:
+    with contextlib.suppress(ValueError):
         return [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a list of layer sizes. Give one whole number "
-                                         "per hidden layer, separated by commas, e.g. --hidden-sizes 128,64")
+    raise argparse.ArgumentTypeError(f"'{text}' is not a list of layer sizes. Give one whole number per "
+                                     "hidden layer, separated by commas, e.g. --hidden-sizes 128,64")
 
 
 def _above_zero(kind, example: int):
@@ -54,10 +53,10 @@ def _above_zero(kind, example: int):
     return parse
 
 
-# How each kind of setting (settings.py) is given on the command line.
+# How each kind of setting (settings.py) is given on the command line; a "choice" takes one of its choices.
 ARGUMENTS = {"number": {"type": float, "metavar": "F"}, "whole": {"type": int, "metavar": "N"},
-             "seed": {"type": int, "metavar": "N"}, "sizes": {"type": _hidden_sizes, "metavar": "SIZES"},
-             "choice": {"type": str}, "switch": {"action": argparse.BooleanOptionalAction}}
+             "sizes": {"type": _hidden_sizes, "metavar": "SIZES"},
+             "switch": {"action": argparse.BooleanOptionalAction}}
 
 
 def _help_of(setting) -> str:
@@ -78,9 +77,8 @@ def _add_setting_options(parser: argparse.ArgumentParser) -> None:
     aliases = {new: ["--" + old.replace("_", "-")] for old, new in OLD_NAMES.items()}
     for s in SETTINGS.values():
         if s.option:
-            choices = {"choices": s.choices} if s.choices else {}
             group.add_argument(s.option, *aliases.get(s.name, []), dest=s.name, default=argparse.SUPPRESS,
-                               help=_help_of(s), **ARGUMENTS[s.kind], **choices)
+                               help=_help_of(s), **ARGUMENTS.get(s.kind, {"choices": s.choices}))
     for name, other in zip(LAYER_DEFAULTS, reversed(LAYER_DEFAULTS)):
         group.add_argument("--" + name.replace("_", "-"), dest=name, type=int, metavar="N",
                            default=argparse.SUPPRESS,
@@ -107,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_dir = {"metavar": "RUN_DIR", "help": "the run folder (holds config.toml)"}
     runs = {"metavar": "RUN_DIR", "nargs": "+", "help": "one or more run folders, to compare them"}
     output = {"metavar": "DIR", "help": "the folder to create for this run, e.g. runs/snake/"}
+    checkpoint = {"metavar": "NAME", "help": "which checkpoint plays (default: the latest)"}
     _add_setting_options(command("create", commands.create, **{
         "--game": {"required": True, "metavar": "GAME", "help": GAME_HELP},
         "--output": {"required": True, **output}}))
@@ -116,16 +115,17 @@ def build_parser() -> argparse.ArgumentParser:
         "metavar": "CHECKPOINT",
         "help": "resume from this checkpoint (ep_0300, ep_0300.npz, final) instead of the latest"}})
     command("play", play.play, run_dir=run_dir, **{
-        "--checkpoint": {"metavar": "NAME", "help": "which checkpoint plays (default: the latest)"},
+        "--checkpoint": checkpoint,
         "--framerate": {"type": _above_zero(float, 12), "default": 12.0, "metavar": "N",
                         "help": "turns per second (default: 12)"},
         "--explain": {"action": "store_true",
                       "help": "paint each occupied cell by how much the chosen move depends on it"}})
     command("record", play.record, run_dir=run_dir, **{
-        "--checkpoint": {"metavar": "NAME", "help": "which checkpoint plays (default: the latest)"},
+        "--checkpoint": checkpoint,
         "--games": {"type": _above_zero(int, 1), "default": 1, "metavar": "N",
                     "help": "games to record (default: 1)"},
-        "--output -o": {"metavar": "FILE", "help": "the .cast file to write (default: RUN_DIR/CHECKPOINT.cast)"}})
+        "--output -o": {"metavar": "FILE",
+                        "help": "the .cast file to write (default: RUN_DIR/CHECKPOINT.cast)"}})
     command("info", commands.info, run_dir=run_dir)
     command("clean", commands.clean, run_dir=run_dir, **{
         "--yes -y": {"action": "store_true", "help": "do not ask for confirmation"}})
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             # Games are usually files in the current folder, which a console script's sys.path lacks.
             if "" not in sys.path and str(Path.cwd()) not in sys.path:
                 sys.path.insert(0, str(Path.cwd()))
-            return args.run(args) or 0
+            return args.run(args) or 0       # a command that returns nothing succeeded
     except KeyboardInterrupt:       # Ctrl-C at any moment, even while the command line is read
         message = None
     except RetroGamerError as error:
@@ -187,13 +187,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         import traceback
 
-        frames = traceback.extract_tb(error.__traceback__)
-        where = f" (at {frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
+        last = traceback.extract_tb(error.__traceback__)[-1]       # from main's frame down: never empty
         message = None if noticed else (
-            f"something unexpected went wrong: {type(error).__name__}: {error}{where}. Your files are safe: "
-            "every file is replaced only once its new version is complete. This is a bug in retro-gamer or "
-            "in the game; please report it with the command you ran. Run the command again with "
-            f"{DEBUG_VARIABLE}=1 set to see the full traceback.")
+            f"something unexpected went wrong: {type(error).__name__}: {error} (at {last.filename}, line "
+            f"{last.lineno}). Your files are safe: every file is replaced only once its new version is "
+            "complete. This is a bug in retro-gamer or in the game; please report it with the command you "
+            f"ran. Run the command again with {DEBUG_VARIABLE}=1 set to see the full traceback.")
     if message is None:
         print("\nStopped.", file=sys.stderr)
         return INTERRUPTED

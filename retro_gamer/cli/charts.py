@@ -67,9 +67,8 @@ def labelled_chart(title: str, episodes: list, values: list[float], width: int, 
     repeat = max(1, min(3, columns // len(values)))  # few values yet: up to 3 columns each, to be seen
     rows = chart_rows([value for value in values for _ in range(repeat)], columns, height)
     labels = {height - 1: format_value(min(finite)), 0: format_value(max(finite))}
-    for index, row in enumerate(rows):
-        label = labels.get(index, "")
-        lines.append(f"{label:>{LABEL_WIDTH}}{'┤' if label else '│'}{row}")
+    lines += [f"{labels.get(i, ''):>{LABEL_WIDTH}}{'┤' if i in labels else '│'}{row}"
+              for i, row in enumerate(rows)]
     first, last = f"{episodes[0]:g}", f"{episodes[-1]:g}"
     middle = max(1, len(rows[0]) - len(first) - len(last))
     lines.append(margin + "└" + "─" * len(rows[0]))

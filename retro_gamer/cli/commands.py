@@ -23,7 +23,7 @@ def run_directory(text: str) -> Path:
     return run_dir
 
 
-def create(args: argparse.Namespace) -> int:
+def create(args: argparse.Namespace) -> None:
     """make a new training run: a folder with config.toml
 Its config.toml holds the game, its description, the network and the hyperparameters: edit it
 before training to change anything. 'init GAME OUTPUT' is the older spelling. For example:
@@ -59,15 +59,12 @@ before training to change anything. 'init GAME OUTPUT' is the older spelling. Fo
             "network": f"{'CNN' if m.spatial else 'MLP'} (spatial = {str(m.spatial).lower()}), hidden "
                        f"layers {config['model']['hidden_sizes']}",
             "episodes": config["training"]["training_episodes"], "engine": config["training"]["engine"]}
-    print(f"Created a training run in {output}")
-    for label, value in rows.items():
-        if value:
-            print(f"  {label:<14}{value}")
+    print(f"Created a training run in {output}",
+          *(f"  {label:<14}{value}" for label, value in rows.items() if value), sep="\n")
     print(f"\nEvery setting is in {output / 'config.toml'}; edit it to change them. Next:")
     print(f"  {command_line('train', args.output)}")
     if replacing:
         print("(The config.toml that was there before has been replaced.)")
-    return 0
 
 
 def train(args: argparse.Namespace) -> int:
@@ -114,7 +111,7 @@ in config.toml.
     return 0
 
 
-def info(args: argparse.Namespace) -> int:
+def info(args: argparse.Namespace) -> None:
     """summarise a run: game, settings, recent checkpoints"""
     run_dir = run_directory(args.run_dir)
     from retro_gamer.run.checkpoints import list_checkpoints
@@ -129,12 +126,10 @@ def info(args: argparse.Namespace) -> int:
         print(f"{label:<14}: {raw.get(label.lower(), {})}")
     history = read_checkpoint_history(run_dir)
     print(f"\nLast {min(5, len(history))} checkpoints:" if history else
-          f"\nNo checkpoints logged yet. Train with:  {command_line('train', args.run_dir)}")
-    for record in history[-5:]:
-        print(f"  {record['line']}")
+          f"\nNo checkpoints logged yet. Train with:  {command_line('train', args.run_dir)}",
+          *(f"  {record['line']}" for record in history[-5:]), sep="\n")
     checkpoints = [path.name for path in list_checkpoints(run_dir)]
     print(f"\nCheckpoints ({len(checkpoints)}): {checkpoints}")
-    return 0
 
 
 def clean(args: argparse.Namespace) -> int:
@@ -186,7 +181,7 @@ def files_to_clean(run_dir: Path) -> list[Path]:
     return [path for path in listed if path.is_symlink() or path.is_file()]
 
 
-def plot(args: argparse.Namespace) -> int:
+def plot(args: argparse.Namespace) -> None:
     """chart reward, steps, loss and epsilon over training
 Draw a run's learning curves in the terminal; a rising reward is the sign that the agent is
 learning. Given several runs, each chart overlays their curves, one mark per run, to compare
@@ -208,23 +203,21 @@ runs that differ in one setting. --output saves a figure instead (pip install
         name = runs[0].resolve().name if len(runs) == 1 else "comparison"
         charts.save_figure([(text, curves) for text, curves, _ in found], args.output, f"Training: {name}")
         print(f"Saved the learning curves of {', '.join(args.run_dir)} to {args.output}")
-        return 0
+        return
     width = shutil.get_terminal_size().columns - 1
     if len(runs) == 1:
         print(f"Learning curves of {args.run_dir[0]} ({found[0][2]})\n")
         print("\n".join(charts.chart_grid(found[0][1], width, 8, min_width=40)))
-        return 0
+        return
     marked = list(zip(charts.MARKS, found))
     print("Learning curves of", *(f"  {mark} {text} ({source})" for mark, (text, _, source) in marked),
-          f"  {charts.OVERLAP} where runs meet", sep="\n")
+          f"  {charts.OVERLAP} where runs meet\n", sep="\n")
     overlays = [(title, [(mark, curves[k][1], curves[k][2]) for mark, (_, curves, _) in marked])
                 for k, (title, _, _) in enumerate(found[0][1])]
-    print()
     print("\n".join(charts.chart_grid(overlays, width, 8, min_width=40, draw=charts.overlay_chart)))
-    return 0
 
 
-def evaluate(args: argparse.Namespace) -> int:
+def evaluate(args: argparse.Namespace) -> None:
     """compare checkpoints, or runs, over many greedy games
 Each checkpoint plays the same games (the same seed) greedily, always taking the highest
 Q-value, so the comparison is fair. Given several runs of one game, each run's latest (or
@@ -260,28 +253,34 @@ Q-value, so the comparison is fair. Given several runs of one game, each run's l
               f"  {'turns mean':>10}  {'median':>7}  {'max':>6}")
     table, cut = [header, "-" * len(header)], []
     for label, policy in zip(labels, policies):
-        max_turns = policy.config.hyperparams["max_turns_per_episode"]
         environment = GameEnvironment(load_game_factory(policy.config.game), policy.metadata)
         random.seed(args.seed)
         np.random.seed(args.seed)
-        rewards, turns, n_cut = np.zeros(args.episodes), np.zeros(args.episodes, dtype=int), 0
-        for game in range(args.episodes):
-            environment.new_episode()
-            done = False
-            while not done and turns[game] < max_turns:  # a greedy agent may loop forever: cut it
-                reward, done = environment.advance(policy.get_action(environment.game))
-                rewards[game] += reward
-                turns[game] += 1
-            n_cut += not done
+        played = [greedy_game(policy, environment) for _ in range(args.episodes)]
+        rewards, turns, ended = (np.array(column) for column in zip(*played))
         print(f"{label}: played {args.episodes} games")
         table.append(f"{label:<{width}}  {rewards.mean():>+11.1f}  {np.median(rewards):>+8.1f}"
                      f"  {rewards.max():>+8.1f}  {turns.mean():>10.1f}  {np.median(turns):>7.1f}"
                      f"  {turns.max():>6d}")
-        if n_cut:
-            cut.append(f"{label} ({n_cut})")
+        if not ended.all():
+            cut.append(f"{label} ({(~ended).sum()})")
     print("\n" + "\n".join(table))
     print(f"\n{args.episodes} greedy games per checkpoint (no exploration), the same seed for each.")
     if cut:
         print(f"Games cut at max_turns_per_episode: {', '.join(cut)}. "
               "The agent survived that long; its reward there is not final.")
-    return 0
+
+
+def greedy_game(policy, environment, on_turn=None) -> tuple[float, int, bool]:
+    """Play one game greedily (the highest Q-value each turn, no exploration), cut at max_turns_per_episode
+    since a greedy agent may loop forever; ``on_turn(game, q_values, turn)`` sees each move before it is
+    made. Returns the total reward, the turns played and whether the game ended by itself."""
+    environment.new_episode()
+    total, turn, done = 0.0, 0, False
+    while not done and turn < policy.config.hyperparams["max_turns_per_episode"]:
+        q = policy.q_values(environment.game)
+        if on_turn:
+            on_turn(environment.game, q, turn)
+        reward, done = environment.advance(policy.action_keys[int(q.argmax())])
+        total, turn = total + reward, turn + 1
+    return total, turn, done

@@ -3,10 +3,12 @@ a panel of every action's Q-value beside the board: what the network thinks of e
 """
 import argparse
 import sys
+from functools import partial
+from itertools import accumulate, zip_longest
 from pathlib import Path
 from time import perf_counter, sleep
 
-from retro_gamer.cli.commands import run_directory
+from retro_gamer.cli.commands import greedy_game, run_directory
 from retro_gamer.errors import GameError, RetroGamerError
 
 QUIT_KEYS = ("KEY_ENTER", "KEY_ESCAPE")
@@ -97,11 +99,10 @@ class HeatMap:
                 character = term.on_color_rgb(*color)(character)
             out.append(term.move_xy(left + x - vx, top + y - vy) + character)
         self.painted = influence
-        sys.stdout.write("".join(out))
-        sys.stdout.flush()
+        print("".join(out), end="", flush=True)
 
 
-def play(args: argparse.Namespace) -> int:
+def play(args: argparse.Namespace) -> None:
     """watch the trained agent play in the terminal
 The agent chooses the action with the highest Q-value each turn; beside the board, the
 network's Q-value of every action, the chosen one marked. Enter or Escape quits.
@@ -146,7 +147,6 @@ network's Q-value of every action, the chosen one marked. Enter or Escape quits.
     state = ", ".join(f"{key}={value}" for key, value in sorted(game.state.items()))
     print(f"Checkpoint {policy.checkpoint_name} played {game.turn_number} turns "
           f"({'you stopped it' if stopped else 'the game ended'}). Final state: {state}")
-    return 0
 
 
 def _watch(game, policy, terminal, panel, heat, framerate: float) -> bool:
@@ -183,12 +183,10 @@ def frame_lines(game, panel: list[str]) -> list[str]:
     keys = sorted(game.state) if shown is True else [key for key in shown or [] if key in game.state]
     left = ["┌" + "─" * width + "┐", *("│" + "".join(row) + "│" for row in rows), "└" + "─" * width + "┘"]
     left += [f" {key}: {game.state[key]}"[:width + 2] for key in keys]
-    left += [""] * (len(panel) - len(left))
-    panel = panel + [""] * (len(left) - len(panel))
-    return [f"{line:<{width + 2}}  {text}".rstrip() for line, text in zip(left, panel)]
+    return [f"{line:<{width + 2}}  {text}".rstrip() for line, text in zip_longest(left, panel, fillvalue="")]
 
 
-def record(args: argparse.Namespace) -> int:
+def record(args: argparse.Namespace) -> None:
     """record greedy games as an asciicast file, without a terminal
 Plays N games greedily and writes each turn as the player would have seen it (the board,
 the game's state, every action's Q-value) into an asciicast v2 file, at the game's
@@ -211,28 +209,23 @@ framerate. It needs no terminal: it works in a pipe, on a server or in CI. Repla
     output.parent.mkdir(parents=True, exist_ok=True)      # before the games: a bad folder fails at once
     environment = GameEnvironment(load_game_factory(policy.config.game), policy.metadata)
     labels = [action_label(key) for key in policy.action_keys]
-    limit = policy.config.hyperparams["max_turns_per_episode"]
-    frames, clock = [], 0.0
+    frames = []       # (seconds on screen, lines)
+
+    def show(number: int, game, q, turn: int) -> None:
+        panel = q_value_lines(labels, q, turn)[:-1] + [f"game {number} of {args.games}, turn {turn}"]
+        frames.append((1.0 / getattr(game, "framerate", 12), frame_lines(game, panel)))
+
     for number in range(1, args.games + 1):
-        environment.new_episode()
-        game, done, turn = environment.game, False, 0
-        while not done and turn < limit:
-            q = policy.q_values(game)
-            panel = q_value_lines(labels, q, turn)[:-1] + [f"game {number} of {args.games}, turn {turn}"]
-            frames.append((clock, frame_lines(game, panel)))
-            clock += 1.0 / getattr(game, "framerate", 12)
-            _, done = environment.advance(policy.action_keys[int(q.argmax())])
-            turn += 1
-        frames.append((clock, frame_lines(game, [f"game {number} of {args.games}: "
-                                                 f"{'over' if done else 'cut'} after {turn} turns"])))
-        clock += 1.0
+        _, turns, ended = greedy_game(policy, environment, partial(show, number))
+        end = f"game {number} of {args.games}: {'over' if ended else 'cut'} after {turns} turns"
+        frames.append((1.0, frame_lines(environment.game, [end])))
     header = {"version": 2, "width": max(len(line) for _, lines in frames for line in lines),
               "height": max(len(lines) for _, lines in frames), "env": {"TERM": "xterm-256color"},
               "title": f"retro-gamer: {policy.checkpoint_name} of {run_dir}"}
     # Each event: [seconds, "o", what the terminal prints]; a frame clears the screen, then draws.
+    times = accumulate((seconds for seconds, _ in frames), initial=0.0)
     events = [json.dumps([round(time, 3), "o", "\x1b[H\x1b[2J" + "\r\n".join(lines)])
-              for time, lines in frames]
+              for time, (_, lines) in zip(times, frames)]
     atomic_write_text(output, "\n".join([json.dumps(header), *events]) + "\n")
     print(f"Recorded {args.games} game(s) of {policy.checkpoint_name}, {len(frames)} frames, in {output}.\n"
           f"Replay it with:  asciinema play {output}")
-    return 0

@@ -7,7 +7,7 @@ the apples it eats are counted (snake adds 50 to its score per apple). Runs go t
 fresh processes.
 
     python tests/benchmarks/snake_choices.py                     # every choice, about an hour
-    python tests/benchmarks/snake_choices.py --only "egocentric r=5" --seeds 1
+    python tests/benchmarks/snake_choices.py --only "egocentric r=5|egocentric r=7" --seeds 1
     python tests/benchmarks/snake_choices.py --episodes 300 --games 20   # a quick look
 
 Prints one row per choice: apples per game (median of the seeds' means, then each seed's mean),
@@ -73,7 +73,7 @@ def child(name: str, seed: int, episodes: int, games: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", default="", help="comma-separated choice names (default: all)")
+    parser.add_argument("--only", default="", help="choice names separated by | (default: all)")
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--episodes", type=int, default=1000)
     parser.add_argument("--games", type=int, default=100)
@@ -84,7 +84,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child, args.seed, args.episodes, args.games)))
         return
-    names = [n for n in CHOICES if not args.only or n in args.only.split(",")]
+    names = [n for n in CHOICES if not args.only or n in args.only.split("|")]
     seeds = [int(s) for s in args.seeds.split(",")]
 
     def run(job):
