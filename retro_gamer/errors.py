@@ -26,17 +26,18 @@ class CheckpointError(RetroGamerError):
 
 
 def toml_value(value) -> str:
-    """``value`` as a TOML file would show it, for messages. Text is escaped: a config or a game from someone
-    else must not be able to hide text in, or take over, the learner's terminal."""
+    """``value`` as a TOML file shows it, in messages and in config.toml. Text is escaped: a config or a game
+    from someone else must not be able to hide text in, or take over, the learner's terminal."""
     if value is None:
         return "(not set)"
     if isinstance(value, (bool, str)):  # true, false and "text", as JSON writes them
         text = json.dumps(value, ensure_ascii=False)
-        return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
+        return "".join(c if c.isprintable() else f"\\U{ord(c):08x}" for c in text)  # TOML's escape
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
+        items = ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items())
+        return "{ " + items + " }" if items else "{}"
     return repr(value)
 
 

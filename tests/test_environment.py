@@ -26,8 +26,11 @@ def seeded():
 
 
 def snake_env():
+    """Snake, seeing the whole board (its built-in description sees a window around the head)."""
     section = resolve_game("retro.examples.snake")
-    return GameEnvironment(load_game_factory(section), metadata_for_game(section))
+    metadata = metadata_for_game(section)
+    metadata.egocentric = False
+    return GameEnvironment(load_game_factory(section), metadata)
 
 
 def walk_metadata(**changes) -> GameMetadata:
@@ -271,10 +274,10 @@ def test_extended_characters_are_reported_and_adopted():
     env = lantern_without_hero_channel("extend")
     assert env.new_characters == []
     env.new_episode()
-    assert env.n_cells == 63
+    assert env.encoder.n_cells == 63
     env.compact_observation()
     assert env.new_characters == ["@"]
-    assert env.adopt_new_characters() == 1
+    assert len(env.encoder.extend_character_set()) == 1
     assert env.metadata.character_set == ["#", "$", "@"] and env.new_characters == []
     assert env.compact_observation()[0].max() == 3
     assert env.observation().shape == (3 * 63,)
@@ -283,6 +286,6 @@ def test_extended_characters_are_reported_and_adopted():
 def test_n_cells_of_an_egocentric_view_and_without_a_board():
     metadata = GameMetadata(actions=["w"], reward="coins", character_set=["#"], egocentric=True,
                             egocentric_player="hero", egocentric_radius=2)
-    assert GameEnvironment(odd_lantern.create_game, metadata).n_cells == 25
+    assert GameEnvironment(odd_lantern.create_game, metadata).encoder.n_cells == 25
     no_board = GameMetadata(actions=["w"], reward="coins", board=False, observe_state=["lives"])
-    assert GameEnvironment(odd_lantern.create_game, no_board).n_cells == 0
+    assert GameEnvironment(odd_lantern.create_game, no_board).encoder.n_cells == 0

@@ -671,7 +671,7 @@ def test_a_game_that_breaks_before_any_episode_finished_says_nothing_was_lost(fa
     trainer = DQNTrainer(module.create_game, metadata, tmp_path / "run", hidden_sizes=[8], batch_size=8,
                          memory_capacity=200, seed=1, training_episodes=5)
     module.BREAK.write_text("raise")
-    with pytest.raises(GameError, match="No episode had finished, so there was nothing to keep"):
+    with pytest.raises(GameError, match="No checkpoint had been saved yet, so training starts again from episode 1"):
         trainer.train()
     assert ckpt.list_checkpoints(tmp_path / "run") == []
 

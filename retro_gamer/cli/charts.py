@@ -58,22 +58,13 @@ def labelled_chart(title: str, episodes: list, values: list[float], width: int, 
     """A chart: the title and the last value, the largest and smallest value beside the y axis, the
     first and last episode under it; ``height + 3`` lines, each exactly ``width`` characters."""
     finite = [v for v in values if not math.isnan(v)]
-    lines = [f"{title}  (last {format_value(values[-1] if values else None)})"]
-    margin = " " * LABEL_WIDTH
+    title = f"{title}  (last {format_value(values[-1] if values else None)})"
     if not finite:
-        lines += [margin + "│ no data yet"] * height + [margin + "└", ""]
-        return [line[:width].ljust(width) for line in lines]
+        return _framed(title, [" no data yet"] * height, None, None, width)
     columns = max(1, width - LABEL_WIDTH - 1)
     repeat = max(1, min(3, columns // len(values)))  # few values yet: up to 3 columns each, to be seen
     rows = chart_rows([value for value in values for _ in range(repeat)], columns, height)
-    labels = {height - 1: format_value(min(finite)), 0: format_value(max(finite))}
-    lines += [f"{labels.get(i, ''):>{LABEL_WIDTH}}{'┤' if i in labels else '│'}{row}"
-              for i, row in enumerate(rows)]
-    first, last = f"{episodes[0]:g}", f"{episodes[-1]:g}"
-    middle = max(1, len(rows[0]) - len(first) - len(last))
-    lines.append(margin + "└" + "─" * len(rows[0]))
-    lines.append(margin + " " + first + ("episode" if middle > 9 else "").center(middle) + last)
-    return [line[:width].ljust(width) for line in lines]
+    return _framed(title, rows, (min(finite), max(finite)), (episodes[0], episodes[-1]), width)
 
 
 def overlay_chart(title: str, runs: list, width: int, height: int) -> list[str]:
@@ -93,11 +84,19 @@ def overlay_chart(title: str, runs: list, width: int, height: int) -> list[str]:
             level = (sum(share) / len(share) - low) / (high - low) if high > low else 0.5
             row = grid[height - 1 - round(level * (height - 1))]
             row[column] = mark if row[column] in (" ", mark) else OVERLAP
-    labels = {0: format_value(high), height - 1: format_value(low)} if finite else {}
-    lines = [title] + [f"{labels.get(i, ''):>{LABEL_WIDTH}}{'┤' if i in labels else '│'}{''.join(row)}"
-                       for i, row in enumerate(grid)]
-    middle = "episode".center(max(0, columns - 2 - len(f"{last:g}")))
-    lines += [" " * LABEL_WIDTH + "└" + "─" * columns, " " * LABEL_WIDTH + f" 1{middle}{last:g}"]
+    return _framed(title, ["".join(row) for row in grid], (low, high) if finite else None, (1, last), width)
+
+
+def _framed(title: str, rows: list[str], y_range, x_range, width: int) -> list[str]:
+    """A chart's ``rows`` under its title, the y axis labelled with y_range (low, high), the x axis with
+    x_range (first and last episode), either None when there is no data; lines of ``width`` characters."""
+    labels = {len(rows) - 1: format_value(y_range[0]), 0: format_value(y_range[1])} if y_range else {}
+    lines = [title] + [f"{labels.get(i, ''):>{LABEL_WIDTH}}{'┤' if i in labels else '│'}{row}"
+                       for i, row in enumerate(rows)]
+    first, last = (f"{episode:g}" for episode in x_range) if x_range else ("", "")
+    middle = max(1, len(rows[0]) - len(first) - len(last))
+    lines.append(" " * LABEL_WIDTH + "└" + "─" * len(rows[0]))
+    lines.append(" " * LABEL_WIDTH + " " + first + ("episode" if middle > 9 else "").center(middle) + last)
     return [line[:width].ljust(width) for line in lines]
 
 

@@ -5,6 +5,7 @@
 
 A turn's reward is how much ``game.state[metadata.reward]`` changed. The trainer, storing boards as codes
 (observation.py), calls reset()'s and step()'s parts: new_episode(), advance(key), compact_observation()."""
+import copy
 import numbers
 
 import numpy as np
@@ -24,12 +25,8 @@ class GameEnvironment:
 
     def __init__(self, create_game, metadata, observe_state=None, board=None, observe_state_sizes=None,
                  unknown_character_strategy="ignore"):
-        if observe_state is not None:
-            metadata.observe_state = list(observe_state)
-        if board is not None:
-            metadata.board = board
-        if observe_state_sizes is not None:
-            metadata.observe_state_sizes = dict(observe_state_sizes)
+        given = {"observe_state": observe_state, "board": board, "observe_state_sizes": observe_state_sizes}
+        metadata.set({key: copy.copy(value) for key, value in given.items() if value is not None})
         found = metadata.problems() + value_problems("unknown_character_strategy", unknown_character_strategy)
         if found:
             raise ConfigError(problem_report(found, "the game description", "Correct it and try again."))
@@ -37,11 +34,6 @@ class GameEnvironment:
         self.metadata, self.encoder = metadata, ObservationEncoder(metadata)
         self.extend_characters = unknown_character_strategy == "extend"
         self.game, self._keys, self._reward_before = None, None, 0.0
-
-    @property
-    def n_cells(self) -> int:
-        """Cells of the board the network sees (H*W, or the egocentric crop); 0 without a board."""
-        return self.encoder.n_cells
 
     def new_episode(self) -> None:
         """Create and start a new game, without encoding an observation."""
@@ -99,10 +91,6 @@ class GameEnvironment:
         """Characters seen outside the character set, with unknown_character_strategy "extend"."""
         return self.encoder.new_characters if self.extend_characters else []
 
-    def adopt_new_characters(self) -> int:
-        """Give the new characters the next channels; return how many were added."""
-        return len(self.encoder.extend_character_set())
-
     def reset(self) -> np.ndarray:
         """Start a new episode -> the observation of the board as it stands at the start."""
         self.new_episode()
@@ -127,7 +115,7 @@ def play_turn(game, keys, key: str | None, name: str) -> None:
 
 
 def discover_characters(create_game, actions: list[str], turns: int, rng: np.random.Generator) -> list[str]:
-    """The characters seen, sorted, in ``turns`` turns of random keys from ``rng`` (a new game when one
+    """The characters seen, sorted, in ``turns`` turns (a random key from ``rng``, or a new game when one
     ends): the character set of a game that gives none. An agent always hidden is never seen."""
     name, keys = describe_factory(create_game), list(actions) + [None]
     seen, game = set(), None
@@ -135,14 +123,10 @@ def discover_characters(create_game, actions: list[str], turns: int, rng: np.ran
         if game is None or not game.playing:
             game = build_game(create_game, name)
             pressed = start_headless(game)
-            seen |= _visible_characters(game)
-        play_turn(game, pressed, keys[rng.integers(len(keys))], name)
-        seen |= _visible_characters(game)
+        else:
+            play_turn(game, pressed, keys[rng.integers(len(keys))], name)
+        seen |= {top_character(agents, position) for position, agents in occupied_cells(game).items()}
     return sorted(c for c in seen if isinstance(c, str) and len(c) == 1 and c != " ")
-
-
-def _visible_characters(game) -> set:
-    return {top_character(agents, position) for position, agents in occupied_cells(game).items()}
 
 
 def metadata_for_game(game_section: dict) -> GameMetadata:

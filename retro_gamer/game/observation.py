@@ -80,8 +80,7 @@ class ObservationEncoder:
             code = code_of.get(character) if type(character) is str else None
             if code is None:
                 code = self._code(top_character(agents, position))
-            if code:
-                board[position[1] * width + position[0]] = code
+            board[position[1] * width + position[0]] = code
         codes = np.frombuffer(board, dtype=np.uint8)
         if self.metadata.egocentric:
             codes = self._crop(codes.reshape(height, width), game)
@@ -135,17 +134,12 @@ class ObservationEncoder:
                     "The network's input size is fixed when training starts, so every value it reads\n"
                     "must exist from the first turn of every episode. Set it in create_game(), e.g.\n"
                     f"game.state[{key!r}] = 0, or remove it from observe_state.") from None
-            if type(value) in (float, int, bool):
-                values.append(value)
-                size = 1
-            else:
-                flat = _flatten_state_value(key, value)
-                values.extend(flat)
-                size = len(flat)
-            expected = sizes.setdefault(key, size)  # the first turn measures, later ones must agree
-            if size != expected:
+            flat = _flatten_state_value(key, value)
+            values.extend(flat)
+            expected = sizes.setdefault(key, len(flat))  # the first turn measures, later ones must agree
+            if len(flat) != expected:
                 raise GameError(
-                    f"game.state[{key!r}] gave {size} number(s) this turn, but {expected} when it was "
+                    f"game.state[{key!r}] gave {len(flat)} number(s) this turn, but {expected} when it was "
                     f"first measured (observe_state_sizes in config.toml). Its value is now {value!r}.\n"
                     "The network's input has a fixed size, so each observe_state value must keep its\n"
                     "length on every turn: pad lists to a fixed length, or observe their length instead.")
@@ -184,6 +178,8 @@ class ObservationEncoder:
 
 
 def _flatten_state_value(key: str, value) -> list:
+    if type(value) in (float, int, bool):  # the usual case, checked first: it is read every turn
+        return [value]
     if isinstance(value, (numbers.Real, np.bool_)) and not isinstance(value, np.ndarray):
         return [float(value)]
     if isinstance(value, (list, tuple, np.ndarray)):

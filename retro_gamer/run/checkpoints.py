@@ -45,16 +45,11 @@ def episode_of(path) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _files(run_dir, suffix: str) -> list:
-    # run_dir is a path, or an importlib.resources folder: a policy shipped inside a game's package.
-    folder = (Path(run_dir) if isinstance(run_dir, str) else run_dir).joinpath(CHECKPOINT_DIR)
-    entries = folder.iterdir() if folder.is_dir() else []
-    return [p for p in entries if p.name.endswith(suffix) and p.is_file()]
-
-
 def list_checkpoints(run_dir) -> list:
     """The run's checkpoints: ``ep_*.npz`` by episode number, then ``final.npz``."""
-    files = _files(run_dir, ".npz")
+    # run_dir is a path, or an importlib.resources folder: a policy shipped inside a game's package.
+    folder = (Path(run_dir) if isinstance(run_dir, str) else run_dir).joinpath(CHECKPOINT_DIR)
+    files = [p for p in (folder.iterdir() if folder.is_dir() else []) if p.is_file()]
     return sorted((p for p in files if episode_of(p) is not None), key=episode_of) + \
         [p for p in files if p.name == "final.npz"]
 
@@ -85,8 +80,8 @@ def resolve_checkpoint(run_dir, name: str):
     if "\0" in name or not name.strip():
         raise CheckpointError(f"{name!r} is not a checkpoint name. {how}")
     if not isinstance(run_dir, (str, Path)):                            # a packaged policy
-        found = [p for p in _files(run_dir, given.suffix) if p.name == str(given)]
-        if not found or given.name.startswith("replay_"):
+        found = [p for p in list_checkpoints(run_dir) if p.name == str(given)]
+        if not found:
             raise CheckpointError(f"There is no checkpoint '{name}' in the bundled policy {run_dir} (it "
                                   f"has: {available}). Name one of those, or leave it out for the latest.")
         return found[0]

@@ -4,8 +4,6 @@ import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tomli_w
-
 from retro_gamer.errors import ConfigError, problem, problem_report, toml_key, toml_value, unknown_key_problem
 from retro_gamer.game.description import GameMetadata, read_toml
 from retro_gamer.run.files import atomic_write_text
@@ -121,11 +119,11 @@ def new_config(game_section: dict, metadata: GameMetadata, hyperparams: dict | N
 
 
 def write_config(run_dir, config: dict) -> Path:
-    """Write ``run_dir``/config.toml atomically from new_config's tables, a line per setting: tomli_w
-    writes each value (it knows TOML's quoting), but lists stay on one line, as a learner editing expects."""
+    """Write ``run_dir``/config.toml atomically from new_config's tables, a line per setting, each value
+    as toml_value shows it in messages: lists and tables stay on one line, as a learner editing expects."""
     path = Path(run_dir) / CONFIG_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
-    sections = [f"[{name}]\n" + "".join(f"{_key(key)} = {_inline(value)}\n" for key, value in table.items())
+    sections = [f"[{name}]\n" + "".join(f"{toml_key(k)} = {toml_value(v)}\n" for k, v in table.items())
                 for name, table in config.items()]
     atomic_write_text(path, FILE_HEADER + "\n".join(sections))
     return path
@@ -137,15 +135,3 @@ def save_trainer_config(run_dir, metadata: GameMetadata, hyperparams: dict) -> P
     game = read_toml(path).get("game", {}) if path.is_file() else {}
     return write_config(run_dir, new_config(game if isinstance(game, dict) else {}, metadata, hyperparams))
 
-
-def _inline(value) -> str:
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(map(_inline, value)) + "]"
-    if isinstance(value, dict):
-        items = ", ".join(f"{_key(key)} = {_inline(item)}" for key, item in value.items())
-        return "{ " + items + " }" if items else "{}"
-    return tomli_w.dumps({"value": value}).strip()[len("value = "):]
-
-
-def _key(key: str) -> str:
-    return tomli_w.dumps({key: 0}).strip()[: -len(" = 0")]

@@ -11,7 +11,7 @@ def extend_character_set(trainer) -> None:
     Adam moments), so the network computes exactly what it did before, then learns what it means."""
     agent, metadata, hp = trainer.agent, trainer.metadata, trainer.hp
     before, old_shape, adam = len(metadata.character_set), metadata.board_shape, agent.optimizer.state_dict()
-    added = trainer.env.adopt_new_characters()       # appended to metadata.character_set
+    added = len(trainer.env.encoder.extend_character_set())       # appended to metadata.character_set
     online, target, m, v = (grow_input_channels(params, metadata, old_shape, before, added)
                             for params in (agent.online.params, agent.target.params, adam["m"], adam["v"]))
     agent.online, agent.rationale = agent.engine.build_network(metadata, hp, rng=trainer.rng)

@@ -166,16 +166,14 @@ class DQNTrainer:
                 raise CheckpointError(self._write_failed_message(error)) from error
 
     def _kept_sentence(self) -> str:
-        return ("No episode had finished, so there was nothing to keep." if not self._saved_checkpoint else
-                f"Episodes 1-{self._saved_episode} are kept in checkpoint {self._saved_checkpoint.name}; "
+        return ("No checkpoint had been saved yet, so training starts again from episode 1."
+                if self._saved_checkpoint is None else "The checkpoints already saved are intact: the "
+                f"latest, {self._saved_checkpoint.name}, holds episodes 1-{self._saved_episode}; "
                 f"'retro-gamer train {self.run_dir}' resumes from there.")
 
     def _write_failed_message(self, error: OSError) -> str:
-        kept = ("No checkpoint had been saved yet, so training will start again from episode 1."
-                if self._saved_checkpoint is None else "The checkpoints already saved are intact: the "
-                f"latest, {self._saved_checkpoint.name}, holds episodes 1-{self._saved_episode}.")
-        return (f"{describe_write_error(error)}\nTraining stopped after episode {self.episode}. {kept}\n"
-                f"Then run 'retro-gamer train {self.run_dir}' to resume.")
+        stopped = f"Training stopped after episode {self.episode}."
+        return f"{describe_write_error(error)}\n{stopped} {self._kept_sentence()}"
 
     def _checkpoint(self, block: list[dict], seconds: float) -> dict:
         """episodes.csv's new rows, the replay memory, ep_NNNN.npz (final.npz at the end), a log line:

@@ -206,7 +206,7 @@ def worker_replay(side: str, options: dict) -> dict:
         env.measure_observation()
         tracemalloc.start()
         before = tracemalloc.get_traced_memory()[0]
-        memory = make_replay_memory(capacity, env.n_cells, metadata.extras_size, prioritized=False)
+        memory = make_replay_memory(capacity, env.encoder.n_cells, metadata.extras_size, prioritized=False)
         added = 0
         while added < turns:
             env.new_episode()
