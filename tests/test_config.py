@@ -103,7 +103,7 @@ def test_config_has_all_five_sections_and_every_hyperparameter(snake_run):
     assert config["metadata"]["board_size"] == [32, 16]
     assert config["model"] == {"hidden_sizes": [128, 128]}
     assert set(config["training"]) == set(HYPERPARAMETER_DEFAULTS) - {"seed"}  # TOML has no null
-    assert "egocentric_player" not in config["preprocessing"]
+    assert config["preprocessing"]["egocentric_player"] == "Snake head"
 
 
 def test_config_is_easy_to_edit_by_hand(snake_run):
@@ -269,17 +269,18 @@ def test_every_problem_of_the_file_is_listed_at_once_naming_the_file(snake_run):
     edit(snake_run, "[game]", "[gaem]\nx = 1\n\n[game]")
     edit(snake_run, 'reward = "reward"', 'rewrad = "reward"')
     message = problems_of(snake_run)
-    assert message.startswith(f"Found 7 problems in {snake_run / 'config.toml'}")
+    assert message.startswith(f"Found 8 problems in {snake_run / 'config.toml'}")
     for lesson in ("did you mean [game]", "did you mean learning_rate", "true and false are switches",
-                   "at most 1", "convolutional network", "did you mean reward", "reward is missing"):
+                   "at most 1", "convolutional network", "did you mean reward", "reward is missing",
+                   "a crop of the board"):
         assert lesson in message
 
 
 @pytest.mark.parametrize("old, new, lesson", [
     ('observe_state = ["apple_dx", "apple_dy"]', 'observe_state = ["reward"]', "is the reward key"),
-    ("egocentric = false", "egocentric = true", "without a name"),
-    ("egocentric_radius = 5", "egocentric_radius = 0", "every cell of the window is an input"),
-    ("egocentric = false", "egocentrik = false", "did you mean egocentric"),
+    ('egocentric_player = "Snake head"\n', "", "without a name"),
+    ("egocentric_radius = 7", "egocentric_radius = 0", "every cell of the window is an input"),
+    ("egocentric = true", "egocentrik = true", "did you mean egocentric"),
     ('reward = "reward"', 'reward = "reward"\nobservation_function = "m:f"', "two different ways"),
     ('module = "retro.examples.snake"', 'module = "retro/examples/snake"', "[game] must name"),
     ('module = "retro.examples.snake"', 'module = "retro.examples.snake"\nfactory = "snake"', "module:function"),

@@ -721,8 +721,9 @@ def test_the_pasted_log_starts_with_the_rationale_the_code_writes_today():
     metadata = metadata_for_game({"module": "retro.examples.snake"})
     _, rationale = build_network(metadata, defaults(["hidden_sizes"]), rng=np.random.default_rng(0))
     lines = pasted_log()
-    first_session = lines[:next(k for k, line in enumerate(lines) if line.startswith("==="))]
-    assert first_session == rationale.splitlines() + [f"[INIT] Engine: {SETTINGS['engine'].default}"]
+    header = next(k for k, line in enumerate(lines) if line.startswith("==="))
+    assert lines[:header] == rationale.splitlines()
+    assert lines[header + 1] == f"[INIT] Engine: {SETTINGS['engine'].default} from episode 1"
 
 
 def test_the_pasted_log_is_a_real_one():
@@ -745,7 +746,9 @@ def test_the_pasted_log_is_a_real_one():
             assert line.startswith(f"=== Resumed from {last['name']}.npz | "), line
         elif ENGINE_SWITCH.match(line):
             engine, episode = ENGINE_SWITCH.match(line).groups()
-            assert engine in SETTINGS["engine"].choices and int(episode) == last["episode"] + 1, line
+            # Each session names its engine and first episode, the first session included.
+            first = last["episode"] + 1 if last else 1
+            assert engine in SETTINGS["engine"].choices and int(episode) == first, line
         elif line.startswith("[ep_"):
             last = parse_checkpoint_line(line)
 

@@ -555,7 +555,7 @@ def test_a_full_disk_message_says_which_checkpoint_is_the_latest_intact(run, mon
         fill_the_disk_while_writing(patch, "ep_0400.npz")
         message = fails_clearly(["train", run], capsys)
     assert "Training stopped after episode 400" in message
-    assert "the latest, ep_0300.npz, holds episodes 1-300" in message
+    assert "Episodes 1-300 are kept in checkpoint ep_0300.npz" in message
     assert f"retro-gamer train {run}" in message
 
 

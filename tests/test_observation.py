@@ -39,8 +39,10 @@ def seeded():
 
 
 def description(arg: str):
+    """The game and its description, seeing the whole board (snake's built-in one sees around its head)."""
     section = resolve_game(arg)
     metadata = metadata_for_game(section)
+    metadata.egocentric = False
     if metadata.character_set is None:
         metadata.character_set = list(LANTERN_CHARACTERS)
     return load_game_factory(section), metadata

@@ -99,6 +99,7 @@ def test_cnn_policy_matches_the_obvious_forward_pass(tmp_path):
 def test_policy_without_a_board_reads_only_the_game_state(tmp_path):
     run = create_run(tmp_path / "run", "retro.examples.snake", "--hidden-sizes", "8")
     edit_config(run, "board = true", "board = false")
+    edit_config(run, "egocentric = true", "egocentric = false")
     save_checkpoint(run, "ep_0100", seed=4)
     policy = TrainedPolicy(run)
     game = started_snake(3)

@@ -25,6 +25,8 @@ BUILTIN_DESCRIPTIONS: dict[str, dict] = {"retro.examples.snake": {
     "character_set": ["@", "*", ">", "<", "^", "v"],
     "observe_state": ["apple_dx", "apple_dy"],  # the apple's direction, kept up to date by the game
     "spatial": False,
+    # The board as the head sees it: snake is learnt best so (docs/choosing-what-the-agent-sees.md).
+    "egocentric": True, "egocentric_player": "Snake head", "egocentric_radius": 7,
 }}
 
 

@@ -166,9 +166,9 @@ class DQNTrainer:
                 raise CheckpointError(self._write_failed_message(error)) from error
 
     def _kept_sentence(self) -> str:
-        return ("No checkpoint had been saved yet, so training starts again from episode 1."
-                if self._saved_checkpoint is None else "The checkpoints already saved are intact: the "
-                f"latest, {self._saved_checkpoint.name}, holds episodes 1-{self._saved_episode}; "
+        if self._saved_checkpoint is None:
+            return "No checkpoint had been saved yet, so training starts again from episode 1."
+        return (f"Episodes 1-{self._saved_episode} are kept in checkpoint {self._saved_checkpoint.name}; "
                 f"'retro-gamer train {self.run_dir}' resumes from there.")
 
     def _write_failed_message(self, error: OSError) -> str:

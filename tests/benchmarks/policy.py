@@ -26,12 +26,15 @@ SECONDS = float(sys.argv[1]) if len(sys.argv) > 1 else 2.0
 
 
 def trained_snake(folder: Path) -> Path:
-    """A snake run with one checkpoint (its weights' values do not change the speed)."""
+    """A snake run with one checkpoint (its weights' values do not change the speed). It sees the whole
+    board, as the published package's snake does, so that the figures compare with its."""
     run = folder / "snake"
     with redirect_stdout(StringIO()):
         assert retro_gamer(["create", "--game", "retro.examples.snake", "--output", str(run),
                             "--training-episodes", "1", "--memory-capacity", "500",
                             "--batch-size", "32", "--seed", "0"]) == 0
+        config = run / "config.toml"
+        config.write_text(config.read_text().replace("egocentric = true", "egocentric = false"))
         assert retro_gamer(["train", str(run)]) == 0
     return run
 

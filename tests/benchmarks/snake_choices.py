@@ -4,9 +4,10 @@ Every choice is trained with every default of retro-gamer (1000 episodes, the re
 [training] values) but the one it names, on seeds 1, 2 and 3 (`create --seed`); then the final
 agent plays 100 greedy games (no exploration, seeded), cut at max_turns_per_episode = 2000, and
 the apples it eats are counted (snake adds 50 to its score per apple). Runs go two at a time, in
-fresh processes.
+fresh processes, each with one BLAS thread: two runs of two threads each on two cores made the CNN
+fifteen times slower.
 
-    python tests/benchmarks/snake_choices.py                     # every choice, about an hour
+    python tests/benchmarks/snake_choices.py                     # every choice, about two hours
     python tests/benchmarks/snake_choices.py --only "egocentric r=5|egocentric r=7" --seeds 1
     python tests/benchmarks/snake_choices.py --episodes 300 --games 20   # a quick look
 
@@ -15,6 +16,7 @@ training seconds (mean over seeds). docs/choosing-what-the-agent-sees.md explain
 """
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -31,10 +33,12 @@ CHOICES = {  # name: ([preprocessing] settings, [training] settings), on top of 
     "egocentric r=3": ({**EGO, "egocentric_radius": 3}, {}),
     "egocentric r=5": ({**EGO, "egocentric_radius": 5}, {}),
     "egocentric r=7": ({**EGO, "egocentric_radius": 7}, {}),
+    "egocentric r=9": ({**EGO, "egocentric_radius": 9}, {}),
+    "egocentric r=11": ({**EGO, "egocentric_radius": 11}, {}),
     "egocentric r=5, no observe_state": ({**EGO, "egocentric_radius": 5, "observe_state": []}, {}),
-    "egocentric r=5, CNN": ({**EGO, "egocentric_radius": 5, "spatial": True}, {}),
     "egocentric r=5, double DQN": ({**EGO, "egocentric_radius": 5}, {"double_dqn": True}),
-    "egocentric r=5, prioritized replay": ({**EGO, "egocentric_radius": 5}, {"prioritize_experiences": True}),
+    "egocentric r=5, prioritized replay": ({**EGO, "egocentric_radius": 5},
+                                           {"prioritize_experiences": True}),
     "egocentric r=5, learning_rate_decay 1.0": ({**EGO, "egocentric_radius": 5}, {"learning_rate_decay": 1.0}),
 }
 
@@ -87,10 +91,13 @@ def main() -> None:
     names = [n for n in CHOICES if not args.only or n in args.only.split("|")]
     seeds = [int(s) for s in args.seeds.split(",")]
 
+    one_thread = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+
     def run(job):
         name, seed = job
         out = subprocess.run([sys.executable, __file__, "--child", name, "--seed", str(seed), "--episodes",
-                              str(args.episodes), "--games", str(args.games)], capture_output=True, text=True)
+                              str(args.episodes), "--games", str(args.games)], capture_output=True, text=True,
+                             env=one_thread if args.parallel > 1 else None)
         if out.returncode:
             raise RuntimeError(f"{name} seed {seed}: {out.stderr[-2000:]}")
         result = json.loads(out.stdout.strip().splitlines()[-1])
