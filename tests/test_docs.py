@@ -35,7 +35,8 @@ from retro_gamer.settings import LAYER_DEFAULTS, OLD_NAMES, OLD_SECTIONS, SECTIO
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-OWN_DOCS = ("reference.md", "how-dqn-works.md", "integrating.md", "reading-the-log.md")
+OWN_DOCS = ("reference.md", "how-dqn-works.md", "integrating.md", "reading-the-log.md",
+            "choosing-what-the-agent-sees.md")
 SOURCE_MAP = "Where DQN lives in the source"      # the section of README.md that maps the package
 
 
@@ -700,6 +701,22 @@ def test_links_between_docs_lead_somewhere(doc):
 def _anchor(heading: str) -> str:
     """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces as dashes."""
     return re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+
+
+# --------------------------------------------------------------------- what the agent sees
+
+def test_the_choices_page_shows_every_measured_choice_and_the_built_in_one():
+    spec = importlib.util.spec_from_file_location("snake_choices", ROOT / "tests/benchmarks/snake_choices.py")
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    rows = re.findall(r"^\| (?:\*\*)?([^|*]+?)(?: \(built in\))?(?:\*\*)? \|", read_doc(
+        "choosing-what-the-agent-sees.md"), flags=re.M)
+    assert set(benchmark.CHOICES) <= set(rows), "every choice of the benchmark has its row"
+    builtin = description.BUILTIN_DESCRIPTIONS["retro.examples.snake"]
+    chosen = f"egocentric r={builtin['egocentric_radius']}"
+    assert f"**{chosen} (built in)**" in read_doc("choosing-what-the-agent-sees.md")
+    preprocessing, training = benchmark.CHOICES[chosen]
+    assert training == {} and all(builtin[key] == value for key, value in preprocessing.items())
 
 
 # --------------------------------------------------------------------- the real log

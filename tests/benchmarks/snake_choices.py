@@ -39,7 +39,8 @@ CHOICES = {  # name: ([preprocessing] settings, [training] settings), on top of 
     "egocentric r=5, double DQN": ({**EGO, "egocentric_radius": 5}, {"double_dqn": True}),
     "egocentric r=5, prioritized replay": ({**EGO, "egocentric_radius": 5},
                                            {"prioritize_experiences": True}),
-    "egocentric r=5, learning_rate_decay 1.0": ({**EGO, "egocentric_radius": 5}, {"learning_rate_decay": 1.0}),
+    "egocentric r=5, learning_rate_decay 1.0": ({**EGO, "egocentric_radius": 5},
+                                                {"learning_rate_decay": 1.0}),
 }
 
 
