@@ -2,7 +2,6 @@
 plot given several runs."""
 import io
 import json
-import random
 import tomllib
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -11,12 +10,12 @@ import numpy as np
 import pytest
 import tomli_w
 from retro.examples.snake import create_game as create_snake
-from retro.input import ProgrammaticInput
 
 from retro_gamer.cli import main
 from retro_gamer.dqn.network import one_hot
 from retro_gamer.policy import TrainedPolicy
 from test_cli import PseudoTerminal, text_of
+from test_policy import started_snake
 
 SMALL = ["--memory-capacity", "200", "--batch-size", "8", "--hidden-sizes", "16"]
 EGOCENTRIC = {"egocentric": True, "egocentric_player": "Snake head", "egocentric_radius": 3}
@@ -39,22 +38,12 @@ def snake_run(tmp_path_factory):
     return trained_run(tmp_path_factory.mktemp("runs") / "snake")
 
 
-def snake_after(turns: int, seed: int = 6):
-    random.seed(seed)
-    game = create_snake()
-    game.input_source = ProgrammaticInput()
-    game.start()
-    for _ in range(turns):
-        game.step()
-    return game
-
-
 @pytest.mark.parametrize("preprocessing", [{}, {"spatial": True}, EGOCENTRIC],
                          ids=["MLP, whole board", "CNN, whole board", "MLP, egocentric"])
 def test_explain_is_the_fall_of_the_chosen_q_value_when_each_occupied_cell_is_shown_empty(
         tmp_path, preprocessing):
     policy = TrainedPolicy(trained_run(tmp_path / "run", **preprocessing))
-    game, m = snake_after(turns=4), policy.metadata
+    game, m = started_snake(turns=4, seed=6), policy.metadata
     explained = policy.explain(game)
     q = policy.q_values(game)
     best = int(q.argmax())
@@ -68,7 +57,7 @@ def test_explain_is_the_fall_of_the_chosen_q_value_when_each_occupied_cell_is_sh
     assert set(explained["influence"]) == seen and len(seen) >= 2
     if m.egocentric:    # seed 6: the head at (30, 10), its window past the board's edge; seed 3: the
         # apple at (23, 15) is outside the window around the head at (8, 6), so unseen.
-        assert set(policy.explain(snake_after(turns=4, seed=3))["influence"]) == {(8, 6)}
+        assert set(policy.explain(started_snake(turns=4, seed=3))["influence"]) == {(8, 6)}
     # Each value, one cell at a time, through the dense network on the one-hot observation.
     codes, extras = policy.encoder.codes(game), policy.encoder.extras(game)
     width = 2 * r + 1 if m.egocentric else game.board_size[0]
