@@ -7,14 +7,15 @@ A game may ship its own trained agent as an ``importlib.resources`` folder (``fi
 "policy"``): it is read through the resources API, so it works from a wheel or a zip too.
 """
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from blessed.keyboard import Keystroke
 
 from retro_gamer.errors import CheckpointError, ConfigError, GameError
+from retro_gamer.game.observation import ObservationEncoder
 from retro_gamer.run import checkpoints
+from retro_gamer.run.config import CONFIG_NAME, engine_module, read_config
 
 
 class TrainedPolicy:
@@ -27,22 +28,15 @@ class TrainedPolicy:
     """
 
     def __init__(self, run_dir, checkpoint: str | None = None):
-        from retro_gamer.game.observation import ObservationEncoder
-        from retro_gamer.run.config import CONFIG_NAME, engine_module, read_config
-
         root = Path(run_dir) if isinstance(run_dir, (str, os.PathLike)) else run_dir
-        if isinstance(root, Path):
-            self.config = read_config(root)
-        elif not all(hasattr(root, name) for name in ("joinpath", "iterdir", "read_bytes", "is_file")):
-            raise TypeError(f"TrainedPolicy needs the run folder as a path or an importlib.resources folder, "
-                            f"not {type(run_dir).__name__}.")
-        elif not root.joinpath(CONFIG_NAME).is_file():
-            raise ConfigError(f"The bundled policy folder {root} has no {CONFIG_NAME}. Copy the whole "
-                              "training run folder (config.toml and checkpoints/) into the package.")
-        else:       # read_config reads from disk, and a packaged folder may live inside a zip
-            with tempfile.TemporaryDirectory() as folder:
-                (Path(folder) / CONFIG_NAME).write_bytes(root.joinpath(CONFIG_NAME).read_bytes())
-                self.config = read_config(folder)
+        if not isinstance(root, Path):      # a packaged folder, read through the resources API
+            if not all(hasattr(root, name) for name in ("joinpath", "iterdir", "read_bytes", "is_file")):
+                raise TypeError(f"TrainedPolicy needs the run folder as a path or an importlib.resources "
+                                f"folder, not {type(run_dir).__name__}.")
+            if not root.joinpath(CONFIG_NAME).is_file():
+                raise ConfigError(f"The bundled policy folder {root} has no {CONFIG_NAME}. Copy the whole "
+                                  "training run folder (config.toml and checkpoints/) into the package.")
+        self.config = read_config(root)
         self.metadata, hp = self.config.metadata, self.config.hyperparams
         self.network, _ = engine_module(hp["engine"]).build_network(self.metadata, hp)
         entry = checkpoints.latest_checkpoint(root) if checkpoint is None \
@@ -100,12 +94,11 @@ class TrainedPolicy:
         occluded[np.arange(len(cells)), cells] = 0
         extras = np.repeat(self._extras, len(cells), axis=0)
         drop = q[best] - self.network.forward_codes(occluded, extras)[:, best] if len(cells) else []
-        if m.egocentric:          # a crop's cell k is (k % side, k // side) from the player, minus r
-            side, r = 2 * m.egocentric_radius + 1, m.egocentric_radius
+        width, left, top = game.board_size[0], 0, 0   # cell k is (k % width, k // width) from the top left
+        if m.egocentric:          # of the board, or of a crop: r cells up and left of the player
             x, y = game.agents_by_name[m.egocentric_player].position
-            places = [(x + int(k) % side - r, y + int(k) // side - r) for k in cells]
-        else:
-            places = [(int(k) % game.board_size[0], int(k) // game.board_size[0]) for k in cells]
+            width, left, top = 2 * m.egocentric_radius + 1, x - m.egocentric_radius, y - m.egocentric_radius
+        places = [(left + int(k) % width, top + int(k) // width) for k in cells]
         return {"action": self.action_keys[best],
                 "q_values": {key: float(value) for key, value in zip(self.action_keys, q)},
                 "influence": {place: float(value) for place, value in zip(places, drop)}}

@@ -138,6 +138,7 @@ HYPERPARAMETERS = tuple(name for name, s in SETTINGS.items() if s.section in ("m
 OLD_SECTIONS = {"hyperparameters": "training"}
 OLD_NAMES = {"lr_decay": "learning_rate_decay"}
 LAYER_DEFAULTS = {"n_layers": 2, "layer_size": 128}
+ALL_SPELLINGS = HYPERPARAMETERS + tuple(OLD_NAMES) + tuple(LAYER_DEFAULTS)  # what [training] may hold
 
 
 def defaults(names=HYPERPARAMETERS) -> dict:
@@ -213,9 +214,7 @@ def normalize(given: dict) -> tuple[dict, list[str]]:
     found, hp = [], {key: value for key, value in given.items() if value is not None}
     for old, new in OLD_NAMES.items():
         if (value := hp.pop(old, None)) is not None:
-            if new in hp and hp[new] != value:
-                found.append(_conflict(f"{old} = {toml_value(value)}", new, hp[new]))
-            hp.setdefault(new, value)
+            found += _adopt(hp, f"{old} = {toml_value(value)}", new, value)
     if "n_layers" in hp or "layer_size" in hp:
         layers = {name: hp.pop(name, default) for name, default in LAYER_DEFAULTS.items()}
         written = ", ".join(f"{name} = {toml_value(value)}" for name, value in layers.items())
@@ -224,22 +223,23 @@ def normalize(given: dict) -> tuple[dict, list[str]]:
                                  "how many units each has; both must be whole numbers above 0.",
                                  "n_layers = 2, layer_size = 128   or, the same, hidden_sizes = [128, 128]"))
         else:
-            sizes = [layers["layer_size"]] * layers["n_layers"]
-            if hp.get("hidden_sizes", sizes) != sizes:
-                found.append(_conflict(written, "hidden_sizes", hp["hidden_sizes"]))
-            hp.setdefault("hidden_sizes", sizes)
+            found += _adopt(hp, written, "hidden_sizes", [layers["layer_size"]] * layers["n_layers"])
     return hp, found
 
 
-def _conflict(written: str, name: str, value) -> str:
-    return problem(f"{written} and {name} = {toml_value(value)}", f"Both set {name}, to different values, "
-                   "and only one can win.", f"keep one of the two lines (we write {name}).")
+def _adopt(hp: dict, written: str, name: str, value) -> list[str]:
+    """Set hp[name] from an old spelling, ``written``; a different value already set is a conflict."""
+    if name in hp and hp[name] != value:
+        return [problem(f"{written} and {name} = {toml_value(hp[name])}", f"Both set {name}, to different "
+                        "values, and only one can win.", f"keep one of the two lines (we write {name}).")]
+    hp.setdefault(name, value)
+    return []
 
 
 def hyperparameter_problems(hp: dict, where: str = "the hyperparameters") -> list[str]:
     """Every problem of [model] and [training] settings in ``hp`` (normalized; absent keys are fine)."""
-    known = HYPERPARAMETERS + tuple(OLD_NAMES) + tuple(LAYER_DEFAULTS)
-    found = [unknown_key_problem(key, value, known, where) for key, value in hp.items() if key not in known]
+    found = [unknown_key_problem(key, value, ALL_SPELLINGS, where) for key, value in hp.items()
+             if key not in ALL_SPELLINGS]
     bad = {key for key, value in hp.items() if key in HYPERPARAMETERS and value_problems(key, value)}
     found += [p for key in bad for p in value_problems(key, hp[key])]
     # The relations between settings, once each of them is fine on its own.

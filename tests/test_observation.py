@@ -10,10 +10,11 @@ from reference_encoder import encode_cell_by_cell
 from retro_gamer.dqn.network import one_hot
 from retro_gamer.errors import ConfigError, GameError
 from retro_gamer.fast.network import onehot_columns
+from retro_gamer.fast.observation import dense_observation
 from retro_gamer.game.description import GameMetadata
 from retro_gamer.game.environment import metadata_for_game
 from retro_gamer.game.loading import build_game, load_game_factory, resolve_game, start_headless
-from retro_gamer.game.observation import ObservationEncoder
+from retro_gamer.game.observation import ObservationEncoder, occupied_cells
 
 GAMES = Path(__file__).parent / "games"
 sys.path.insert(0, str(GAMES))  # the odd test games are imported by name below
@@ -61,6 +62,11 @@ def random_boards(create_game, actions, turns, rng):
         yield game
 
 
+def dense(encoder, game):
+    """fast/observation.py's dense observation of ``game``, as GameEnvironment.observation calls it."""
+    return dense_observation(encoder, game, occupied_cells(game))
+
+
 def with_preprocessing(metadata, **changes) -> GameMetadata:
     sizes = dict(metadata.observe_state_sizes)
     return GameMetadata(**{**metadata.__dict__, "observe_state_sizes": sizes, **changes})
@@ -69,12 +75,14 @@ def with_preprocessing(metadata, **changes) -> GameMetadata:
 # -- the fast encoder against the obvious one ---------------------------------------------------
 
 @pytest.mark.parametrize("arg, player", REAL_AND_ODD_GAMES)
-@pytest.mark.parametrize("view", ["mlp", "cnn", "egocentric"])
+@pytest.mark.parametrize("view", ["mlp", "cnn", "egocentric", "egocentric cnn"])
 def test_fast_encoder_agrees_with_cell_by_cell_on_random_boards(arg, player, view):
+    """encode (codes, then one_hot) and fast/observation.py's dense_observation, against the
+    obvious cell-by-cell encoder; the games' random boards put an egocentric window at the edges."""
     create_game, metadata = description(arg)
     metadata = with_preprocessing(
-        metadata, spatial=view == "cnn",
-        egocentric=view == "egocentric", egocentric_player=player, egocentric_radius=3,
+        metadata, spatial=view.endswith("cnn"),
+        egocentric=view.startswith("egocentric"), egocentric_player=player, egocentric_radius=3,
     )
     encoder = ObservationEncoder(metadata)
     rng = np.random.default_rng(0)
@@ -85,6 +93,7 @@ def test_fast_encoder_agrees_with_cell_by_cell_on_random_boards(arg, player, vie
         fast = encoder.encode(game)
         assert fast.dtype == np.float32 and fast.shape == (metadata.obs_size,)
         np.testing.assert_array_equal(fast, encode_cell_by_cell(game, metadata))
+        np.testing.assert_array_equal(dense(encoder, game), fast)
         occupied += int(encoder.codes(game).astype(bool).sum())
     assert occupied > 0  # the boards were not all empty
 
@@ -188,6 +197,10 @@ def test_egocentric_crop_at_every_position_corners_and_edges_included(radius):
             inside_y = min(y + radius, height - 1) - max(y - radius, 0) + 1
             assert np.count_nonzero(codes == offboard) == side * side - inside_x * inside_y
             np.testing.assert_array_equal(encoder.encode(game), encode_cell_by_cell(game, metadata))
+            np.testing.assert_array_equal(dense(encoder, game), encoder.encode(game))
+            spatial = with_preprocessing(metadata, spatial=True)
+            np.testing.assert_array_equal(dense(ObservationEncoder(spatial), game),
+                                          encode_cell_by_cell(game, spatial))
 
 
 def test_egocentric_corner_sees_walls_on_two_sides():
@@ -310,6 +323,7 @@ def test_observation_function_is_the_whole_observation():
     assert encoder.encode(game).tolist() == [0.0, 0.0]
     assert metadata.extras_size == 2 and metadata.obs_size == 2
     assert encoder.encode(game).dtype == np.float32
+    assert dense(encoder, game).tolist() == [0.0, 0.0]
 
 
 @pytest.mark.parametrize("function, lesson", [

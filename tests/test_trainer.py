@@ -11,8 +11,7 @@ import pytest
 from retro_gamer.run import checkpoints as ckpt
 from retro_gamer.errors import CheckpointError, ConfigError
 from retro_gamer.game.description import GameMetadata
-from retro_gamer.run.new_characters import grow_input_channels
-from retro_gamer.run.trainer import DQNTrainer, TrainingInterrupted
+from retro_gamer.run.trainer import DQNTrainer, TrainingInterrupted, grow_input_channels
 
 sys.path.insert(0, str(Path(__file__).parent / "games"))
 import reach  # noqa: E402

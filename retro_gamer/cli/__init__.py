@@ -42,15 +42,15 @@ def _hidden_sizes(text: str) -> list[int]:
                                      "hidden layer, separated by commas, e.g. --hidden-sizes 128,64")
 
 
-def _above_zero(kind, example: int):
-    """An option's type: a number of this ``kind`` (int or float) above 0."""
+def _above_zero(kind, default: int, what: str) -> dict:
+    """An option taking a number of this ``kind`` (int or float) above 0; its default is the example."""
     def parse(text: str):
         with contextlib.suppress(ValueError):
             if kind(text) > 0:
                 return kind(text)
         raise argparse.ArgumentTypeError(
-            f"'{text}' must be a {'whole number' if kind is int else 'number'} above 0, e.g. {example}")
-    return parse
+            f"'{text}' must be a {'whole number' if kind is int else 'number'} above 0, e.g. {default}")
+    return {"type": parse, "default": kind(default), "metavar": "N", "help": f"{what} (default: {default})"}
 
 
 # How each kind of setting (settings.py) is given on the command line; a "choice" takes one of its choices.
@@ -116,14 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
         "help": "resume from this checkpoint (ep_0300, ep_0300.npz, final) instead of the latest"}})
     command("play", play.play, run_dir=run_dir, **{
         "--checkpoint": checkpoint,
-        "--framerate": {"type": _above_zero(float, 12), "default": 12.0, "metavar": "N",
-                        "help": "turns per second (default: 12)"},
+        "--framerate": _above_zero(float, 12, "turns per second"),
         "--explain": {"action": "store_true",
                       "help": "paint each occupied cell by how much the chosen move depends on it"}})
     command("record", play.record, run_dir=run_dir, **{
         "--checkpoint": checkpoint,
-        "--games": {"type": _above_zero(int, 1), "default": 1, "metavar": "N",
-                    "help": "games to record (default: 1)"},
+        "--games": _above_zero(int, 1, "games to record"),
         "--output -o": {"metavar": "FILE",
                         "help": "the .cast file to write (default: RUN_DIR/CHECKPOINT.cast)"}})
     command("info", commands.info, run_dir=run_dir)
@@ -134,8 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("eval", commands.evaluate, run_dir=runs, **{
         "--checkpoint": {"action": "extend", "nargs": "+", "metavar": "NAME",
                          "help": "checkpoints to compare, e.g. ep_0100 final (default: the latest)"},
-        "--episodes": {"type": _above_zero(int, 100), "default": 100, "metavar": "N",
-                       "help": "games per checkpoint (default: 100)"},
+        "--episodes": _above_zero(int, 100, "games per checkpoint"),
         "--seed": {"type": int, "default": 0, "metavar": "N",
                    "help": "random seed of the games (default: 0)"}})
     return parser

@@ -21,12 +21,9 @@ def resample(values: list[float], width: int) -> list[float]:
     """At most ``width`` values: the mean of each of ``width`` equal shares (NaN left out; all NaN: NaN)."""
     if len(values) <= width:
         return list(values)
-    columns = []
-    for column in range(width):
-        share = values[column * len(values) // width:(column + 1) * len(values) // width]
-        finite = [v for v in share if not math.isnan(v)]
-        columns.append(sum(finite) / len(finite) if finite else math.nan)
-    return columns
+    bounds = [column * len(values) // width for column in range(width + 1)]
+    shares = [[v for v in values[start:end] if not math.isnan(v)] for start, end in zip(bounds, bounds[1:])]
+    return [sum(share) / len(share) if share else math.nan for share in shares]
 
 
 def bar_heights(values: list[float], levels: int) -> list[int]:

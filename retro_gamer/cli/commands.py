@@ -1,12 +1,14 @@
 """What the commands of ``retro-gamer`` do (play's is in cli/play.py); a command's docstring is its help.
-Each imports what it needs when it runs, so that ``retro-gamer --help`` answers at once.
+Each imports its heavy parts (NumPy, the game, the terminal) when it runs, so ``--help`` answers at once.
 """
 import argparse
+import random
 import shlex
 import shutil
 from pathlib import Path
 
 from retro_gamer.errors import RetroGamerError
+from retro_gamer.run.session import run_lock
 
 
 def command_line(*words: str) -> str:
@@ -32,7 +34,7 @@ before training to change anything. 'init GAME OUTPUT' is the older spelling. Fo
     from retro_gamer.game.environment import metadata_for_game
     from retro_gamer.game.loading import resolve_game
     from retro_gamer.run.config import new_config, write_config
-    from retro_gamer.settings import HYPERPARAMETERS, LAYER_DEFAULTS, OLD_NAMES
+    from retro_gamer.settings import ALL_SPELLINGS
 
     output = Path(args.output)
     if output.exists() and not output.is_dir():
@@ -45,8 +47,7 @@ before training to change anything. 'init GAME OUTPUT' is the older spelling. Fo
             "the old training first.")
     section = resolve_game(args.game)
     m = metadata_for_game(section)
-    given = {name: getattr(args, name) for name in (*HYPERPARAMETERS, *OLD_NAMES, *LAYER_DEFAULTS)
-             if hasattr(args, name)}
+    given = {name: getattr(args, name) for name in ALL_SPELLINGS if hasattr(args, name)}
     config = new_config(section, m, given)
     replacing = (output / "config.toml").exists()
     write_config(output, config)
@@ -67,7 +68,7 @@ before training to change anything. 'init GAME OUTPUT' is the older spelling. Fo
         print("(The config.toml that was there before has been replaced.)")
 
 
-def train(args: argparse.Namespace) -> int:
+def train(args: argparse.Namespace) -> int | None:
     """train the agent (resumes from the latest checkpoint)
 A checkpoint is saved every 100 episodes and at the end. Ctrl-C stops without losing the
 finished episodes, and the same command resumes; to train longer, raise training_episodes
@@ -76,7 +77,6 @@ in config.toml.
     run_dir = run_directory(args.run_dir)
     from retro_gamer.cli.display import TrainingDisplay
     from retro_gamer.run.records import read_checkpoint_history
-    from retro_gamer.run.session import run_lock
     from retro_gamer.run.trainer import DQNTrainer, TrainingInterrupted
 
     with run_lock(run_dir, "training"):       # before anything reads or writes the run
@@ -86,7 +86,7 @@ in config.toml.
         if trainer.complete:
             print(f"Training already complete ({total} episodes). To keep training, increase "
                   "training_episodes in config.toml.")
-            return 0
+            return
         if loaded is not None:
             print(f"Resuming from {loaded.name}: episode {trainer.episode + 1} of {total}.")
         for notice in trainer.resume_notices:
@@ -108,7 +108,6 @@ in config.toml.
             display.close()
     print(f"Done: {total} episodes trained. Checkpoints are in {run_dir / 'checkpoints'}/.")
     print(f"Watch the agent:  {command_line('play', args.run_dir)}")
-    return 0
 
 
 def info(args: argparse.Namespace) -> None:
@@ -132,19 +131,17 @@ def info(args: argparse.Namespace) -> None:
     print(f"\nCheckpoints ({len(checkpoints)}): {checkpoints}")
 
 
-def clean(args: argparse.Namespace) -> int:
+def clean(args: argparse.Namespace) -> int | None:
     """delete checkpoints and logs to start training afresh
 Delete a run's checkpoints and training records so that the next 'retro-gamer train' starts
 from scratch, e.g. after a change to config.toml the old checkpoints cannot follow.
 """
     run_dir = run_directory(args.run_dir)
-    from retro_gamer.run.session import run_lock
-
     with run_lock(run_dir, "cleaning"):
         doomed = files_to_clean(run_dir)
         if not doomed:
             print(f"Nothing to clean in {args.run_dir}: no checkpoints, training.log or episodes.csv.")
-            return 0
+            return
         n_checkpoints = sum(p.suffix in (".npz", ".pt") and not p.name.startswith("replay_") for p in doomed)
         print(f"Will remove {n_checkpoints} checkpoint(s) and the training records from {args.run_dir}:")
         for path in doomed:
@@ -162,7 +159,6 @@ from scratch, e.g. after a change to config.toml the old checkpoints cannot foll
         for path in doomed:       # a link is removed itself, never what it points to
             path.unlink(missing_ok=True)
     print(f"Cleaned. Run '{command_line('train', args.run_dir)}' to start fresh.")
-    return 0
 
 
 def files_to_clean(run_dir: Path) -> list[Path]:
@@ -226,8 +222,6 @@ Q-value, so the comparison is fair. Given several runs of one game, each run's l
   retro-gamer eval runs/snake/ runs/snake-cnn/
 """
     runs = [run_directory(text) for text in args.run_dir]
-    import random
-
     import numpy as np
 
     from retro_gamer.game.environment import GameEnvironment
@@ -235,24 +229,22 @@ Q-value, so the comparison is fair. Given several runs of one game, each run's l
     from retro_gamer.policy import TrainedPolicy
 
     names = args.checkpoint or [None]
-    policies = [TrainedPolicy(run, name) for run in runs for name in names]
-    texts = [text.rstrip("/") for text in args.run_dir for _ in names]
-    games = {text: p.config.game.get("factory") or p.config.game.get("module")
-             for text, p in zip(texts, policies)}
+    policies = [(text.rstrip("/"), TrainedPolicy(run, name)) for text, run in zip(args.run_dir, runs)
+                for name in names]
+    games = {text: p.config.game.get("factory") or p.config.game.get("module") for text, p in policies}
     if len(set(games.values())) > 1:
         listed = "\n".join(f"  {text}: {game}" for text, game in games.items())
         raise RetroGamerError(f"These runs train different games:\n{listed}\neval compares agents on the "
                               "same games, so give it runs of one game (compare runs of different games "
                               "with 'retro-gamer plot').")
-    labels = [f"{text}:{p.checkpoint_name}" if len(runs) > 1 else p.checkpoint_name
-              for text, p in zip(texts, policies)]
+    labels = [f"{text}:{p.checkpoint_name}" if len(runs) > 1 else p.checkpoint_name for text, p in policies]
     width = max(12, *map(len, labels))
     # The rewards in training.log mix skill with the luck of exploration (epsilon); here only skill counts.
     first = "run:checkpoint" if len(runs) > 1 else "checkpoint"
     header = (f"{first:<{width}}  {'reward mean':>11}  {'median':>8}  {'max':>8}"
               f"  {'turns mean':>10}  {'median':>7}  {'max':>6}")
     table, cut = [header, "-" * len(header)], []
-    for label, policy in zip(labels, policies):
+    for label, (_, policy) in zip(labels, policies):
         environment = GameEnvironment(load_game_factory(policy.config.game), policy.metadata)
         random.seed(args.seed)
         np.random.seed(args.seed)

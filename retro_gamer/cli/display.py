@@ -24,11 +24,8 @@ class TrainingDisplay:
         self.total_episodes, self.start_episode = total_episodes, start_episode
         self.episodes_done = start_episode - 1
         self.history, self.last_episode = list(history), None
-        self.stream = stream if stream is not None else sys.stdout
-        try:
-            self.live = terminal is not None or self.stream.isatty()
-        except (AttributeError, ValueError):  # no isatty, or a closed stream
-            self.live = False
+        self.stream = stream if stream is not None else sys.stdout   # sys.stdout is None under pythonw
+        self.live = terminal is not None or getattr(self.stream, "isatty", bool)()
         self.terminal = Terminal(stream=self.stream) if self.live and terminal is None else terminal
         self._started, self._lines_on_screen, self._last_draw = perf_counter(), 0, 0.0
 

@@ -2,9 +2,10 @@
 a panel of every action's Q-value beside the board: what the network thinks of each move, and how sure it is.
 """
 import argparse
+import json
 import sys
 from functools import partial
-from itertools import accumulate, zip_longest
+from itertools import accumulate
 from pathlib import Path
 from time import perf_counter, sleep
 
@@ -169,23 +170,6 @@ def _watch(game, policy, terminal, panel, heat, framerate: float) -> bool:
     return False
 
 
-def frame_lines(game, panel: list[str]) -> list[str]:
-    """What a player sees, as text: the board in its frame, the game's state under it (as
-    retro-games' TerminalView shows it), and ``panel`` to the right."""
-    from retro_gamer.game.observation import occupied_cells, top_character
-
-    width, height = game.board_size
-    rows = [[" "] * width for _ in range(height)]
-    for (x, y), agents in occupied_cells(game).items():
-        if 0 <= x < width and 0 <= y < height:
-            rows[y][x] = top_character(agents, (x, y))
-    shown = getattr(game, "show_state", True)
-    keys = sorted(game.state) if shown is True else [key for key in shown or [] if key in game.state]
-    left = ["┌" + "─" * width + "┐", *("│" + "".join(row) + "│" for row in rows), "└" + "─" * width + "┘"]
-    left += [f" {key}: {game.state[key]}"[:width + 2] for key in keys]
-    return [f"{line:<{width + 2}}  {text}".rstrip() for line, text in zip_longest(left, panel, fillvalue="")]
-
-
 def record(args: argparse.Namespace) -> None:
     """record greedy games as an asciicast file, without a terminal
 Plays N games greedily and writes each turn as the player would have seen it (the board,
@@ -194,10 +178,9 @@ framerate. It needs no terminal: it works in a pipe, on a server or in CI. Repla
 'asciinema play FILE'; docs/reference.md says how to make a GIF or a web page of it.
 """
     run_dir = run_directory(args.run_dir)
-    import json
-
     from retro_gamer.game.environment import GameEnvironment
     from retro_gamer.game.loading import load_game_factory
+    from retro_gamer.game.observation import frame_lines
     from retro_gamer.policy import TrainedPolicy
     from retro_gamer.run.files import atomic_write_text
 

@@ -4,6 +4,8 @@
                     occupied cells only (sparse_conv.py), parameters in one flat vector
     optim.py        Adam and clip_grad_norm over that flat vector
     blas.py         training_threads: an MLP's matrix products on one thread
+    observation.py  dense_observation: GameEnvironment's observation written from the
+                    occupied cells, instead of one_hot of the whole board's codes
 
 dqn/agent.py runs these parts exactly as it runs dqn/'s: engine = "fast" (the default)
 in config.toml. tests/test_engines.py proves each part computes what its plain twin does.

@@ -26,7 +26,7 @@ BUILTIN_DESCRIPTIONS: dict[str, dict] = {"retro.examples.snake": {
     "observe_state": ["apple_dx", "apple_dy"],  # the apple's direction, kept up to date by the game
     "spatial": False,
     # The board as the head sees it: snake is learnt best so (docs/choosing-what-the-agent-sees.md).
-    "egocentric": True, "egocentric_player": "Snake head", "egocentric_radius": 7,
+    "egocentric": True, "egocentric_player": "Snake head", "egocentric_radius": 8,
 }}
 
 
@@ -106,8 +106,6 @@ class GameMetadata:
             if key in known:
                 setattr(self, key, tuple(value) if key == "board_size" and isinstance(value, list) else value)
         return [unknown_key_problem(k, v, known, where) for k, v in values.items() if k not in known]
-
-    apply_preprocessing = set
 
     @classmethod
     def from_pyproject(cls, module_name: str) -> "GameMetadata":
@@ -219,7 +217,7 @@ def module_source_file(module_name: str) -> Path:
 def read_toml(path: Path) -> dict:
     """Parse a TOML file; what cannot be read becomes a ConfigError naming the file and the fix."""
     try:
-        return tomllib.loads(Path(path).read_bytes().decode())
+        return tomllib.loads(path.read_bytes().decode())
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path} is not valid TOML: {error}.\nOpen the file at that line: the usual causes "
                           'are a string without quotes\n(write reward = "score", not reward = score), a list '

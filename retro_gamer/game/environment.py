@@ -11,6 +11,7 @@ import numbers
 import numpy as np
 
 from retro_gamer.errors import ConfigError, GameError, problem_report
+from retro_gamer.fast.observation import dense_observation
 from retro_gamer.game.description import GameMetadata
 from retro_gamer.game.loading import (add_game_path, build_game, describe_factory, game_traceback,
                                       import_game_module, load_game_factory, start_headless)
@@ -79,7 +80,7 @@ class GameEnvironment:
 
     def observation(self) -> np.ndarray:
         """The current observation: (obs_size,) float32, the one-hot board, then the extras."""
-        return self.encoder.encode(self.game)
+        return dense_observation(self.encoder, self.game, occupied_cells(self.game))
 
     def compact_observation(self) -> tuple[np.ndarray, np.ndarray]:
         """The current (codes (H*W,) uint8, extras (E,) float32); codes is empty without a board."""

@@ -6,6 +6,7 @@ megabytes. The *extras* follow: the observe_state values, or the observation_fun
 ``one_hot`` makes the float32 observation of both; tests/reference_encoder.py checks this encoder."""
 import numbers
 import reprlib
+from itertools import zip_longest
 
 import numpy as np
 from retro.views._util import get_agent_character
@@ -31,6 +32,21 @@ def top_character(agents: list, position: tuple[int, int]):
     return character if type(character) is str else get_agent_character(top, position)
 
 
+def frame_lines(game, panel: list[str]) -> list[str]:
+    """What a player sees, as text: the board in its frame, the game's state under it (as
+    retro-games' TerminalView shows it), and ``panel`` to the right."""
+    width, height = game.board_size
+    rows = [[" "] * width for _ in range(height)]
+    for (x, y), agents in occupied_cells(game).items():
+        if 0 <= x < width and 0 <= y < height:
+            rows[y][x] = top_character(agents, (x, y))
+    shown = getattr(game, "show_state", True)
+    keys = sorted(game.state) if shown is True else [key for key in shown or [] if key in game.state]
+    left = ["┌" + "─" * width + "┐", *("│" + "".join(row) + "│" for row in rows), "└" + "─" * width + "┘"]
+    left += [f" {key}: {game.state[key]}"[:width + 2] for key in keys]
+    return [f"{line:<{width + 2}}  {text}".rstrip() for line, text in zip_longest(left, panel, fillvalue="")]
+
+
 class ObservationEncoder:
     """Reads a live game into codes, extras and observations, visiting only the occupied cells (snake: a
     dozen of 512 cells). Characters outside the character set count as empty, kept in ``new_characters``."""
@@ -39,17 +55,18 @@ class ObservationEncoder:
         self.metadata, self.new_characters = metadata, []
         function = metadata.observation_function
         self._observation_function = load_function(function, "observation_function") if function else None
-        self._read_extras = self._call_observation_function if function else self._observe_state
+        self.extra_values = self._call_observation_function if function else self._observe_state
         self.refresh()
 
     def refresh(self) -> None:
         """Re-read the character set and board layout from the metadata."""
         m = self.metadata
-        self._code_of = {character: k + 1 for k, character in enumerate(m.character_set or [])}
+        self.code_of = {character: k + 1 for k, character in enumerate(m.character_set or [])}
         for character in self.new_characters:
-            self._code_of.setdefault(character, 0)  # seen already: empty, and not to be recorded again
+            self.code_of.setdefault(character, 0)  # seen already: empty, and not to be recorded again
         layout_known = m.uses_board and m.character_set is not None and (m.board_size or m.egocentric)
-        self.n_channels, height, width = m.board_shape if layout_known else (0, 0, 0)
+        self.board_shape = m.board_shape if layout_known else (0, 0, 0)   # (C, H, W)
+        self.n_channels, height, width = self.board_shape
         self.n_cells, self.board_length = height * width, self.n_channels * height * width
         if m.observation_function is None and all(key in m.observe_state_sizes for key in m.observe_state):
             m.extras_size = sum(m.observe_state_sizes[key] for key in m.observe_state)
@@ -73,13 +90,13 @@ class ObservationEncoder:
                 "metadata.character_set = discover_characters(create_game, metadata.actions, 200, rng)")
         width, height = game.board_size
         board = bytearray(width * height)
-        code_of = self._code_of
+        code_of = self.code_of
         for position, agents in occupied_cells(game).items():
-            # Most cells hold one agent showing one character; stacks, grids and new ones go to _code.
+            # Most cells hold one agent showing one character; stacks, grids and new ones: cell_code().
             character = agents[0].character if len(agents) == 1 else None
             code = code_of.get(character) if type(character) is str else None
             if code is None:
-                code = self._code(top_character(agents, position))
+                code = self.cell_code(agents, position)
             board[position[1] * width + position[0]] = code
         codes = np.frombuffer(board, dtype=np.uint8)
         if self.metadata.egocentric:
@@ -89,34 +106,42 @@ class ObservationEncoder:
         out[:] = codes
         return out
 
-    def _code(self, character) -> int:
+    def cell_code(self, agents: list, position: tuple[int, int]) -> int:
+        """The code of the character ``agents`` show at ``position``: 0 for one outside the character
+        set (recorded if new)."""
+        character = top_character(agents, position)
         if type(character) is not str:
             return 0  # a character grid without a size: retro-games cannot draw it either
-        if (code := self._code_of.get(character)) is None:
+        if (code := self.code_of.get(character)) is None:
             if len(character) == 1 and character != " ":
                 self.new_characters.append(character)
-            self._code_of[character] = code = 0
+            self.code_of[character] = code = 0
         return code
 
     def _crop(self, board: np.ndarray, game) -> np.ndarray:
         """The (side*side,) window of ``board`` (H, W) around the player; off the board, walls."""
-        name, radius = self.metadata.egocentric_player, self.metadata.egocentric_radius
+        height, width = board.shape
+        radius = self.metadata.egocentric_radius
+        framed = np.empty((height + 2 * radius, width + 2 * radius), dtype=np.uint8)
+        framed.fill(self.n_channels)  # (np.full is several times slower for small arrays)
+        framed[radius:radius + height, radius:radius + width] = board
+        x, y = self.player(game).position
+        return framed[y:y + 2 * radius + 1, x:x + 2 * radius + 1].ravel()
+
+    def player(self, game):
+        """The agent an egocentric window follows: the one named egocentric_player."""
+        name = self.metadata.egocentric_player
         player = getattr(game, "agents_by_name", {}).get(name)
         if player is None:
             raise GameError(f"The egocentric view follows the agent named {name!r}, but the game has none "
                             f"(named agents: {sorted(getattr(game, 'agents_by_name', {}))}).\nSet "
                             "egocentric_player in [preprocessing] of config.toml to the name of the agent "
                             'the trainer controls,\nfor example: egocentric_player = "player"')
-        height, width = board.shape
-        framed = np.empty((height + 2 * radius, width + 2 * radius), dtype=np.uint8)
-        framed.fill(self.n_channels)  # (np.full is several times slower for small arrays)
-        framed[radius:radius + height, radius:radius + width] = board
-        x, y = player.position
-        return framed[y:y + 2 * radius + 1, x:x + 2 * radius + 1].ravel()
+        return player
 
     def extras(self, game, out: np.ndarray | None = None) -> np.ndarray:
         """Everything after the board: (E,) float32, E = metadata.extras_size."""
-        values = self._read_extras(game)
+        values = self.extra_values(game)
         if out is None:
             return np.asarray(values, np.float32)
         out[:] = values
@@ -126,6 +151,10 @@ class ObservationEncoder:
         m = self.metadata
         state, sizes, values = game.state, m.observe_state_sizes, []
         for key in m.observe_state:
+            value = state.get(key)
+            if type(value) in (int, float, bool) and sizes.get(key) == 1:   # the usual case, read quickly
+                values.append(value)
+                continue
             try:
                 value = state[key]
             except KeyError:

@@ -1,3 +1,3 @@
 """A training run on disk, and the trainer that fills it (trainer.py): config.toml (config.py, the settings
 being in retro_gamer/settings.py), checkpoints.py, records.py (training.log, episodes.csv), files.py (atomic
-writes), session.py (one trainer per run, stop signals) and new_characters.py (a new character's channel)."""
+writes) and session.py (one trainer per run, stop signals)."""

@@ -7,9 +7,8 @@ from pathlib import Path
 from retro_gamer.errors import ConfigError, problem, problem_report, toml_key, toml_value, unknown_key_problem
 from retro_gamer.game.description import GameMetadata, read_toml
 from retro_gamer.run.files import atomic_write_text
-from retro_gamer.settings import (HYPERPARAMETERS, LAYER_DEFAULTS, OLD_NAMES, OLD_SECTIONS, SECTIONS,
-                                  SETTINGS, defaults, hyperparameter_problems, is_function_path, normalize,
-                                  resolve_hyperparams)
+from retro_gamer.settings import (ALL_SPELLINGS, HYPERPARAMETERS, OLD_SECTIONS, SECTIONS, SETTINGS, defaults,
+                                  hyperparameter_problems, is_function_path, normalize, resolve_hyperparams)
 
 CONFIG_NAME = "config.toml"
 GAME_SETTINGS = {  # [game]'s settings (the others: retro_gamer/settings.py): is a value right, why, the fix
@@ -45,13 +44,13 @@ def engine_module(name: str):
 def read_config(run_dir) -> RunConfig:
     """Read and check ``run_dir``/config.toml (or that file itself): one ConfigError lists every problem.
     The published package's spellings are read too ([hyperparameters], n_layers, layer_size, lr_decay)."""
-    path = Path(run_dir) if Path(run_dir).name == CONFIG_NAME else Path(run_dir) / CONFIG_NAME
+    folder = run_dir if hasattr(run_dir, "joinpath") else Path(run_dir)   # or an importlib.resources folder
+    path = folder if folder.name == CONFIG_NAME else folder / CONFIG_NAME
     if not path.is_file():
         raise ConfigError(f"There is no {path}. A training run starts with a config.toml, written by:\n"
                           f"    retro-gamer create --game retro.examples.snake --output {path.parent}")
     raw = read_toml(path)
     found, tables = [], {name: {} for name in SECTIONS}
-    known = HYPERPARAMETERS + tuple(OLD_NAMES) + tuple(LAYER_DEFAULTS)
     for name, value in raw.items():
         section = OLD_SECTIONS.get(name, name)
         if section not in SECTIONS:
@@ -65,9 +64,9 @@ def read_config(run_dir) -> RunConfig:
                                  f"{name} must be a section, [{name}].",
                                  f"write [{name}] on a line of its own, then its settings below it"))
         elif section in ("model", "training"):        # one table for both: a setting in each is reported
-            found += [unknown_key_problem(key, v, known, f"[{name}]") for key, v in value.items()
-                      if key not in known]
-            found += _merge(tables["training"], {k: v for k, v in value.items() if k in known}, name)
+            found += [unknown_key_problem(key, v, ALL_SPELLINGS, f"[{name}]") for key, v in value.items()
+                      if key not in ALL_SPELLINGS]
+            found += _merge(tables["training"], {k: v for k, v in value.items() if k in ALL_SPELLINGS}, name)
         else:
             found += _merge(tables[section], value, name)
     game = tables["game"]          # only GAME_KEYS once it passes: another key is a problem
@@ -79,7 +78,7 @@ def read_config(run_dir) -> RunConfig:
             found.append(problem(f"{key} = {toml_value(game.get(key))}", why, fix))
     metadata, metadata_problems = GameMetadata.parse(tables["metadata"], "[metadata]")
     found += metadata_problems + _merge(dict(tables["metadata"]), tables["preprocessing"], "preprocessing")
-    found += metadata.apply_preprocessing(tables["preprocessing"]) + metadata.problems()
+    found += metadata.set(tables["preprocessing"]) + metadata.problems()
     given, spelling_problems = normalize(tables["training"])
     hyperparams = {**defaults(), **given}
     found += spelling_problems + hyperparameter_problems(hyperparams, "[training]")

@@ -17,7 +17,6 @@ from retro_gamer.game.description import GameMetadata
 from retro_gamer.game.loading import load_game_factory
 from retro_gamer.run import checkpoints as ckpt, records
 from retro_gamer.run.config import engine_module, read_config, save_trainer_config
-from retro_gamer.run.new_characters import extend_character_set
 from retro_gamer.run.files import atomic_save_npz, atomic_write, describe_write_error, remove_temporaries
 from retro_gamer.run.session import deferred_stop, run_lock, stop_signals
 from retro_gamer.settings import resolve_hyperparams
@@ -62,7 +61,7 @@ class DQNTrainer:
     def __init__(self, create_game: Callable, metadata: GameMetadata, run_dir,
                  preprocessing: dict | None = None, **hyperparams):
         self.hp = resolve_hyperparams(hyperparams)
-        if found := metadata.apply_preprocessing(preprocessing or {}, "preprocessing") + metadata.problems():
+        if found := metadata.set(preprocessing or {}, "preprocessing") + metadata.problems():
             raise ConfigError(problem_report(found, "the game description and preprocessing",
                                              "Correct them and try again."))
         self.metadata, self.run_dir = metadata, Path(run_dir)
@@ -128,7 +127,7 @@ class DQNTrainer:
                         block.append(stats)
                         self._episode_rows.append(stats)
                         if self.env.new_characters:
-                            extend_character_set(self)
+                            self._extend_character_set()
                     if on_episode:
                         on_episode(stats)
                     if self.episode % CHECKPOINT_EVERY == 0 or self.complete:
@@ -174,6 +173,28 @@ class DQNTrainer:
     def _write_failed_message(self, error: OSError) -> str:
         stopped = f"Training stopped after episode {self.episode}."
         return f"{describe_write_error(error)}\n{stopped} {self._kept_sentence()}"
+
+    def _extend_character_set(self) -> None:
+        """unknown_character_strategy = "extend": a character never seen before gets an input channel. The
+        input layer grows between episodes: each new character's channel starts with zero weights (and Adam
+        moments), so the network computes exactly what it did before, then learns what it means."""
+        agent, metadata, hp, adam = self.agent, self.metadata, self.hp, self.agent.optimizer.state_dict()
+        before, old_shape = len(metadata.character_set), metadata.board_shape
+        added = len(self.env.encoder.extend_character_set())       # appended to metadata.character_set
+        online, target, m, v = (grow_input_channels(params, metadata, old_shape, before, added) for params in
+                                (agent.online.params, agent.target.params, adam["m"], adam["v"]))
+        agent.online, agent.rationale = agent.engine.build_network(metadata, hp, rng=self.rng)
+        agent.target, _ = agent.engine.build_network(metadata, hp, rng=self.rng)
+        agent.online.load_params(online)
+        agent.target.load_params(target)
+        agent.optimizer = agent.engine.Adam(agent.online.params, lr=adam["lr"])
+        agent.optimizer.load_state_dict({**adam, "m": m, "v": v})
+        if metadata.egocentric:      # the off-board channel stays last: its code moves up
+            for codes in (agent.memory.state_codes, agent.memory.next_codes):
+                codes[codes > before] += added
+        save_trainer_config(self.run_dir, metadata, hp)
+        records.append_log(self.run_dir, f"[INIT] New character(s) {metadata.character_set[-added:]} seen in "
+                           f"episode {self.episode}: the input layer was extended with zero weights.")
 
     def _checkpoint(self, block: list[dict], seconds: float) -> dict:
         """episodes.csv's new rows, the replay memory, ep_NNNN.npz (final.npz at the end), a log line:
@@ -259,7 +280,7 @@ class DQNTrainer:
     def _restore(self, data: dict, path: Path) -> None:
         agent = self.agent
         try:
-            ckpt.check_compatibility(ckpt.json_entry(data, "config_snapshot"), self.config_snapshot(), path,
+            ckpt.check_compatibility(json.loads(str(data["config_snapshot"])), self.config_snapshot(), path,
                                      self.run_dir)
             agent.online.load_params(ckpt.model_params(data, "model/"))
             agent.target.load_params(ckpt.model_params(data, "target/"))
@@ -270,9 +291,9 @@ class DQNTrainer:
                 raise ValueError(f"epsilon {epsilon}, counters {counters}")
             agent.epsilon, (agent.total_steps, agent.train_steps, self.episode) = epsilon, counters
             self.total_training_seconds = float(data["total_training_seconds"])
-            py_version, py_state, py_gauss = ckpt.json_entry(data, "rng/python")
+            py_version, py_state, py_gauss = json.loads(str(data["rng/python"]))
             random.setstate((py_version, tuple(py_state), py_gauss))
-            self.rng.bit_generator.state = ckpt.json_entry(data, "rng/numpy")
+            self.rng.bit_generator.state = json.loads(str(data["rng/numpy"]))
         except CheckpointError:
             raise
         except (KeyError, ValueError, TypeError, AttributeError, RecursionError) as error:
@@ -280,7 +301,7 @@ class DQNTrainer:
                                   f"({error}); it was not written by this version of retro-gamer. Resume "
                                   "from another checkpoint with --resume, or start fresh with 'retro-gamer "
                                   f"clean {self.run_dir}'.") from None
-        before = ckpt.json_entry(data, "starting_values") if "starting_values" in data else {}
+        before = json.loads(str(data["starting_values"])) if "starting_values" in data else {}
         for key in (key for key in EDITABLE_STARTING_VALUES if before.get(key, self.hp[key]) != self.hp[key]):
             owner, attribute = (self.agent.optimizer, "lr") if key == "learning_rate" else (self.agent, key)
             self.resume_notices.append(f"{key} was changed in config.toml ({before[key]} -> {self.hp[key]}): "
@@ -320,3 +341,18 @@ def _adam_state(data: dict, optimizer) -> dict:
                    for name, value in ckpt.model_params(data, f"adam/{m}{'_sum' if sums else ''}/").items()}
                for m, beta in (("m", optimizer.beta1), ("v", optimizer.beta2))}
     return {**moments, "steps": int(data["adam/steps"]), "lr": float(data["learning_rate"])}
+
+
+def grow_input_channels(params: dict, metadata: GameMetadata, old_shape: tuple, at: int, added: int) -> dict:
+    """``params`` with ``added`` zero channels inserted at channel ``at`` of the first layer: conv.0.weight
+    (32, C, 3, 3) for the CNN, net.0.weight (out, H*W*C + E), board cell-major, for the MLP."""
+    channels, height, width = old_shape
+    grown = {name: np.array(value) for name, value in params.items()}
+    where = [at] * added
+    if metadata.spatial:
+        grown["conv.0.weight"] = np.insert(grown["conv.0.weight"], where, 0.0, axis=1)
+    else:
+        weight, n_board = grown["net.0.weight"], channels * height * width
+        board = np.insert(weight[:, :n_board].reshape(len(weight), -1, channels), where, 0.0, axis=2)
+        grown["net.0.weight"] = np.concatenate([board.reshape(len(weight), -1), weight[:, n_board:]], axis=1)
+    return grown
