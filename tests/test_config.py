@@ -279,7 +279,7 @@ def test_every_problem_of_the_file_is_listed_at_once_naming_the_file(snake_run):
 @pytest.mark.parametrize("old, new, lesson", [
     ('observe_state = ["apple_dx", "apple_dy"]', 'observe_state = ["reward"]', "is the reward key"),
     ('egocentric_player = "Snake head"\n', "", "without a name"),
-    ("egocentric_radius = 7", "egocentric_radius = 0", "every cell of the window is an input"),
+    ("egocentric_radius = 8", "egocentric_radius = 0", "every cell of the window is an input"),
     ("egocentric = true", "egocentrik = true", "did you mean egocentric"),
     ('reward = "reward"', 'reward = "reward"\nobservation_function = "m:f"', "two different ways"),
     ('module = "retro.examples.snake"', 'module = "retro/examples/snake"', "[game] must name"),

@@ -207,7 +207,7 @@ def test_metadata_of_snake_reads_its_board_and_measures_its_state():
     assert metadata.board_size == (32, 16)
     assert metadata.observe_state_sizes == {"apple_dx": 1, "apple_dy": 1}
     assert metadata.extras_size == 2
-    assert metadata.obs_size == 7 * 15 * 15 + 2      # the window of radius 7 around the head
+    assert metadata.obs_size == 7 * 17 * 17 + 2      # the window of radius 8 around the head
 
 
 def test_metadata_of_a_game_whose_description_names_its_factory():

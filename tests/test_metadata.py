@@ -255,11 +255,11 @@ def test_sizes_of_snake():
     metadata = GameMetadata.from_dict(BUILTIN_DESCRIPTIONS["retro.examples.snake"] | {"board_size": [32, 16]})
     metadata.extras_size = 2
     assert metadata.n_actions == 5  # four arrows and the no-op
-    # The window of radius 7 around the head: its 6 characters and the off-board channel.
-    assert metadata.board_shape == (7, 15, 15)
-    assert metadata.obs_size == 7 * 15 * 15 + 2
+    # The window of radius 8 around the head: its 6 characters and the off-board channel.
+    assert metadata.board_shape == (7, 17, 17)
+    assert metadata.obs_size == 7 * 17 * 17 + 2
     metadata.spatial = True
-    assert metadata.obs_size == 7 * 15 * 15 + 2
+    assert metadata.obs_size == 7 * 17 * 17 + 2
     metadata.egocentric = False
     assert metadata.board_shape == (6, 16, 32)
     assert metadata.obs_size == 6 * 32 * 16 + 2
