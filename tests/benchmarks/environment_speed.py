@@ -18,43 +18,47 @@ from retro_gamer.game.environment import GameEnvironment, metadata_for_game
 from retro_gamer.game.loading import build_game, load_game_factory, resolve_game, start_headless
 
 
-def bare_game_steps(create_game, actions, seconds: float) -> float:
-    game, keys, steps = None, None, 0
-    end = time.perf_counter() + seconds
+def turns_per_second(play_turn, seconds: float) -> float:
+    """Call play_turn() for ``seconds``; each way of playing below starts a new game when one ends."""
+    turns, end = 0, time.perf_counter() + seconds
     while time.perf_counter() < end:
         for _ in range(100):
-            if game is None or not game.playing:
-                game = build_game(create_game, "game")
-                keys = start_headless(game)
-            keys.press(random.choice(actions))
-            game.step()
-            steps += 1
-    return steps / (seconds + time.perf_counter() - end)
+            play_turn()
+        turns += 100
+    return turns / (seconds + time.perf_counter() - end)
 
 
-def environment_steps(env, actions, seconds: float) -> float:
-    done, steps = True, 0
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        for _ in range(100):
-            if done:
-                env.reset()
-            _, _, done = env.step(random.choice(actions))
-            steps += 1
-    return steps / (seconds + time.perf_counter() - end)
+def bare_game(create_game, actions):
+    playing = {}
+
+    def play_turn():
+        if "game" not in playing or not playing["game"].playing:
+            playing["game"] = build_game(create_game, "game")
+            playing["keys"] = start_headless(playing["game"])
+        playing["keys"].press(random.choice(actions))
+        playing["game"].step()
+    return play_turn
 
 
-def gym_steps(env, seconds: float) -> float:
-    done, steps = True, 0
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        for _ in range(100):
-            if done:
-                env.reset()
-            _, _, terminated, truncated, _ = env.step(random.randrange(env.action_space.n))
-            done = terminated or truncated
-            steps += 1
-    return steps / (seconds + time.perf_counter() - end)
+def environment(env, actions):
+    done = [True]
+
+    def play_turn():
+        if done[0]:
+            env.reset()
+        done[0] = env.step(random.choice(actions))[2]
+    return play_turn
+
+
+def gymnasium_environment(env):
+    done = [True]
+
+    def play_turn():
+        if done[0]:
+            env.reset()
+        _, _, terminated, truncated, _ = env.step(random.randrange(env.action_space.n))
+        done[0] = terminated or truncated
+    return play_turn
 
 
 def main() -> None:
@@ -79,10 +83,10 @@ def main() -> None:
             gym_env = None                             # without gymnasium: the environment alone
         bare, wrapped, gym = [], [], []
         for _ in range(args.rounds):
-            bare.append(bare_game_steps(create_game, actions, args.seconds))
-            wrapped.append(environment_steps(env, actions, args.seconds))
+            bare.append(turns_per_second(bare_game(create_game, actions), args.seconds))
+            wrapped.append(turns_per_second(environment(env, actions), args.seconds))
             if gym_env is not None:
-                gym.append(gym_steps(gym_env, args.seconds))
+                gym.append(turns_per_second(gymnasium_environment(gym_env), args.seconds))
         b, w = statistics.median(bare), statistics.median(wrapped)
         view = "egocentric" if metadata.egocentric else "whole board"
         print(f"{name:22s} {view:12s} obs {metadata.obs_size:5d} | bare game {b:6.0f} steps/s | "
