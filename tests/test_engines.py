@@ -112,6 +112,7 @@ CASES = {
     "mlp-sparse": Case(game(), "sparse", None),
     "mlp-full": Case(game(), "full", None),
     "mlp-egocentric": Case(game(radius=2), "egocentric", None),
+    "mlp-egocentric-wide": Case(game(radius=6), "egocentric", None),     # wider and taller than the board
     "mlp-no-board": Case(game(board=False), "none", None),
     "mlp-no-extras": Case(game(extras=0), "sparse", None),
     "cnn-empty": Case(game(**SMALL), "empty", "sparse"),
@@ -255,14 +256,16 @@ def test_every_gradient_after_forward_matches(name, setup):
     assert_same(plain_net.backward(d_q), fast_net.backward(d_q))
 
 
-def test_first_layer_gradient_rows_named_in_sparse_rows_are_the_only_nonzero_ones():
+@pytest.mark.parametrize("kind, radius", [("sparse", None), ("egocentric", 2)])
+def test_first_layer_gradient_rows_named_in_sparse_rows_are_the_only_nonzero_ones(kind, radius):
     # FastMLP.backward's promise to clipping and Adam: grads.flat[:stop], seen as rows of
-    # `width`, is zero except in `rows`, the inputs that held a one somewhere in the batch.
-    meta = game()
+    # `width`, is zero except in `rows`, the inputs that held a one somewhere in the batch
+    # (a window's off-board cells included, though they are one dense product, not gathered rows).
+    meta = game(radius=radius)
     _, net = twins(meta)
     rng = np.random.default_rng(4)
     for batch in (6, 1, 6):
-        codes, extras = boards(meta, "sparse", batch, rng)
+        codes, extras = boards(meta, kind, batch, rng)
         net.forward_codes(codes, extras)
         grads = net.backward(rng.standard_normal((batch, meta.n_actions)).astype(np.float32))
         stop, width, rows = grads.sparse_rows
@@ -276,6 +279,19 @@ def test_first_layer_gradient_rows_named_in_sparse_rows_are_the_only_nonzero_one
         assert np.abs(first_layer[rows]).sum(axis=1).min() > 0
     net.forward(dense(meta, codes, extras))
     assert net.backward(np.ones((batch, meta.n_actions), np.float32)).sparse_rows is None
+
+
+def test_a_batch_of_windows_gathers_no_off_board_row():
+    """The comparisons above pass either way; here the fast MLP is seen to take the dense
+    path for a window's off-board channel: the rows it gathers are the other ones only."""
+    meta = game(radius=2)
+    codes, extras = boards(meta, "egocentric", 64, np.random.default_rng(5))
+    _, net = twins(meta)
+    net.forward_codes(codes, extras)
+    cols, walls = net._first[2], net._first[4]
+    off_board = codes == meta.board_shape[0]
+    assert off_board.sum() > 0 and np.array_equal(walls, off_board)
+    assert len(cols) == ((codes > 0) & ~off_board).sum()
 
 
 def test_a_reused_fast_mlp_clears_what_the_previous_batch_wrote():

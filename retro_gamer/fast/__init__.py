@@ -1,7 +1,8 @@
 """The fast engine: dqn/'s parts made faster, with the same interfaces and the same numbers.
 
-    network.py      build_network: one-hot boards as row lookups, convolutions near the
-                    occupied cells only (sparse_conv.py), parameters in one flat vector
+    network.py      build_network: one-hot boards as row lookups (a window's off-board
+                    channel, dense, as one product), convolutions near the occupied
+                    cells only (sparse_conv.py), parameters in one flat vector
     optim.py        Adam and clip_grad_norm over that flat vector
     blas.py         training_threads: an MLP's matrix products on one thread
     observation.py  dense_observation: GameEnvironment's observation written from the

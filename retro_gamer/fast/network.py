@@ -2,7 +2,8 @@
 
 Faster because a one-hot board is almost all zeros: snake's board is 3,072 inputs with a
 dozen ones. The MLP's first layer adds up the weight rows of the occupied cells instead of
-multiplying the whole board (and its backward writes only those rows); the CNN's
+multiplying the whole board (and its backward writes only those rows), but for the
+off-board channel of an egocentric window, dense enough to be one matrix product; the CNN's
 convolutions run only near the occupied cells (sparse_conv.py). Linear weights are stored
 as (in, out), so that an input's weights are one contiguous row; ``params`` shows them as
 PyTorch's (out, in). All parameters are views into one flat vector, and all gradients into
@@ -16,7 +17,8 @@ from retro_gamer.dqn import network as plain
 from retro_gamer.dqn.layers import conv3x3_backward, conv3x3_forward, relu_backward, relu_forward
 from retro_gamer.fast.sparse_conv import sparse_conv_backward, sparse_conv_forward
 
-ONE_BOARD_PATH = True     # tests/benchmarks/engines.py switches it off to measure what it buys
+ONE_BOARD_PATH = True     # tests/benchmarks/engines.py switches these off to measure what they buy
+DENSE_WALLS = True
 
 
 def onehot_columns(codes: np.ndarray, n_channels: int, spatial: bool):
@@ -92,6 +94,8 @@ class FastNetwork:
 class FastMLP(FastNetwork):
     """dqn/network.py's MLP; forward_codes and backward skip the empty cells of the board."""
 
+    off_board = False     # build_network: True when the board's last channel marks a window's walls
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x: (B, obs_size) dense observations -> Q-values (B, n_actions)."""
         weight, bias, _, _ = self.linears[0]
@@ -104,7 +108,7 @@ class FastMLP(FastNetwork):
         rows_of_inputs = weight.T                                     # (in, out): row i is input i's weights
         extras = np.asarray(extras, self.dtype)
         n_channels = self.board_shape[0] if self.board_shape else 0
-        n_board = codes.shape[1] * n_channels
+        n_board, walls = codes.shape[1] * n_channels, None
         if len(codes) == 1 and ONE_BOARD_PATH:
             # The agent's greedy move: for one board the batched gather below costs more than
             # its arithmetic, and NumPy's calls cost less on vectors: z is (out,) to the head.
@@ -118,6 +122,14 @@ class FastMLP(FastNetwork):
             z += extras[0] @ rows_of_inputs[n_board:]
         else:
             z = extras @ rows_of_inputs[n_board:] + bias
+            if self.off_board and DENSE_WALLS:
+                # A window's off-board channel is dense, most of its ones (snake's 17 x 17 window:
+                # about 75 of 81), so it is one matrix product, (B, cells) @ (cells, out), instead
+                # of a gathered row per wall; the other channels stay sparse.
+                walls = codes == n_channels
+                codes = np.where(walls, 0, codes).astype(np.uint8)
+                walls = walls.astype(self.dtype)
+                z += walls @ rows_of_inputs[n_channels - 1:n_board:n_channels]
             rows, cols = onehot_columns(codes, n_channels, spatial=False)
             # Every sample gets K slots (K = the most ones any sample has) so that the sums are
             # one gather and one batched product; spare slots read row 0 and count 0.
@@ -127,7 +139,7 @@ class FastMLP(FastNetwork):
             present = np.zeros((len(codes), 1, columns.shape[1]), self.dtype)
             columns[rows, slot], present[rows, 0, slot] = cols, 1.0
             z += (present @ rows_of_inputs[columns])[:, 0]            # (B, 1, K) @ (B, K, out)
-        self._first = ("codes", rows, cols, extras)
+        self._first = ("codes", rows, cols, extras, walls)
         return self._head_after_first(z)
 
     def backward(self, d_q: np.ndarray) -> dict:
@@ -145,7 +157,7 @@ class FastMLP(FastNetwork):
             np.matmul(self._first[1].T, d_z, out=d_weight.T)
             self.grads.sparse_rows = None
             return self.grads
-        _, rows, cols, extras = self._first
+        _, rows, cols, extras, walls = self._first
         rows = np.zeros(len(cols), np.intp) if rows is None else rows
         d_rows = d_weight.T                                           # (in, out)
         n_board = len(d_rows) - extras.shape[1]
@@ -165,7 +177,14 @@ class FastMLP(FastNetwork):
             hits = np.zeros((len(shared), len(d_z)), self.dtype)
             hits[np.searchsorted(shared, cols[in_shared]), rows[in_shared]] = 1.0
             d_rows[shared] = hits @ d_z
-        self.grads.sparse_rows = (n_board * d_rows.shape[1], d_rows.shape[1], np.flatnonzero(counts))
+        touched = np.flatnonzero(counts)
+        if walls is not None:                         # the off-board channel's rows, (cells, out)
+            n_channels = self.board_shape[0]
+            seen = np.flatnonzero(walls.any(axis=0))      # the cells a wall in some sample
+            inputs = seen * n_channels + n_channels - 1
+            d_rows[inputs] += walls[:, seen].T @ d_z
+            touched = np.union1d(touched, inputs)
+        self.grads.sparse_rows = (n_board * d_rows.shape[1], d_rows.shape[1], touched)
         return self.grads
 
 
@@ -229,4 +248,6 @@ class FastCNN(FastNetwork):
 def build_network(metadata, hyperparams: dict, rng=None, dtype=np.float32):
     """dqn.network.build_network's network, made fast: the same initial weights for the same rng."""
     net, rationale = plain.build_network(metadata, hyperparams, rng, dtype)
-    return (FastCNN(net) if net.spatial else FastMLP(net)), rationale
+    fast = FastCNN(net) if net.spatial else FastMLP(net)
+    fast.off_board = bool(metadata.egocentric) and net.board_shape is not None
+    return fast, rationale

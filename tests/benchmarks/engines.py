@@ -2,7 +2,8 @@
 
 Snake training steps per second (DQNTrainer.train: playing, storing, learning every 4
 turns, a checkpoint every 100 episodes) for the plain engine (retro_gamer/dqn/ alone), the
-fast engine, and the fast engine with one trick switched off at a time, MLP and CNN.
+fast engine, and the fast engine with one trick switched off at a time: the MLP and the CNN
+on the whole board, and the MLP on the built-in description's window around the head.
 Every variant runs in a fresh process, the variants alternating round after round so that
 a busy neighbour slows them alike; the best round of each counts.
 
@@ -18,6 +19,8 @@ seed 0 (every variant plays the same games). The tricks:
   sparse conv      CNN: convolutions near the occupied cells only (off: dqn/layers.py's im2col)
   flat Adam        Adam and clipping over one flat vector in cache-sized blocks (off: dqn/optim.py's)
   one BLAS thread  MLP: NumPy's matrix products on one thread (off: all cores)
+  dense walls      window MLP: the off-board channel, most of a window's ones, as one dense
+                   product instead of a gathered row per wall (off: gathered like the rest)
 
 The fast MLP's path for a single board buys nothing measurable here (greedy moves are a
 small part of training) but makes TrainedPolicy.get_action much faster:
@@ -42,6 +45,9 @@ VARIANTS = {  # name: (network, engine, tricks switched off)
     "MLP fast without one-hot rows": ("MLP", "fast", ("one-hot rows",)),
     "MLP fast without flat Adam": ("MLP", "fast", ("flat Adam",)),
     "MLP fast without one BLAS thread": ("MLP", "fast", ("one BLAS thread",)),
+    "window MLP plain": ("window MLP", "plain", ()),
+    "window MLP fast": ("window MLP", "fast", ()),
+    "window MLP fast without dense walls": ("window MLP", "fast", ("dense walls",)),
     "CNN plain": ("CNN", "plain", ()),
     "CNN fast": ("CNN", "fast", ()),
     "CNN fast without sparse conv": ("CNN", "fast", ("sparse conv",)),
@@ -63,6 +69,8 @@ def switch_off(trick: str) -> None:
         fast.Adam, fast.clip_grad_norm = dqn.Adam, dqn.clip_grad_norm
     elif trick == "one BLAS thread":
         fast.blas.THREADS = None
+    elif trick == "dense walls":
+        network.DENSE_WALLS = False
     else:
         raise ValueError(trick)
 
@@ -78,6 +86,8 @@ def child(name: str, episodes: int) -> None:
         switch_off(trick)
     metadata = GameMetadata(actions=["KEY_RIGHT", "KEY_UP", "KEY_LEFT", "KEY_DOWN"], reward="reward",
                             character_set=["@", "*", ">", "<", "^", "v"], spatial=net == "CNN")
+    if net == "window MLP":                # the built-in description: the 17 x 17 window around the head
+        metadata = GameMetadata.from_pyproject("retro.examples.snake")
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = DQNTrainer(create_game, metadata, run_dir, preprocessing={"observe_state": ["apple_dx", "apple_dy"]},
                              training_episodes=episodes, engine=engine, **HP)
