@@ -22,19 +22,19 @@ def dense_observation(encoder, game, cells: dict) -> np.ndarray:
     gives: the one-hot board ((C, H, W) for a CNN, (H, W, C) for an MLP), then the extras.
     cells: {(x, y): [agents]} of the occupied cells (game/observation.py's occupied_cells)."""
     m = encoder.metadata
-    if not m.uses_board:
-        return encoder.extras(game)
-    if not encoder.n_cells:
-        return encoder.encode(game)          # no board layout yet: the plain way explains what is missing
+    if not encoder.n_cells:      # no board (the extras alone), or no layout yet (encode explains)
+        return encoder.encode(game) if m.uses_board else encoder.extras(game)
     channels, height, width = encoder.board_shape
     left = top = 0                                   # the board cell at the window's corner
     if m.egocentric:
-        x, y = encoder.player(game).position
+        # (encoder.player explains a missing player; the dict is read directly as it costs less)
+        x, y = (game.agents_by_name.get(m.egocentric_player) or encoder.player(game)).position
         left, top = x - m.egocentric_radius, y - m.egocentric_radius
         # How far the window reaches past each edge decides which of its cells are walls.
         board_width, board_height = game.board_size
-        beyond = (max(0, -left), max(0, left + width - board_width),
-                  max(0, -top), max(0, top + height - board_height))
+        right, bottom = left + width - board_width, top + height - board_height
+        beyond = (-left if left < 0 else 0, right if right > 0 else 0,
+                  -top if top < 0 else 0, bottom if bottom > 0 else 0)
         out = empty_observation(encoder.board_shape, m.spatial, m.extras_size, beyond).copy()
     else:
         out = np.zeros(encoder.board_length + m.extras_size, np.float32)
