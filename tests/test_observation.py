@@ -217,6 +217,8 @@ def test_egocentric_player_missing_is_explained():
                             egocentric=True, egocentric_player="heroine")
     with pytest.raises(GameError, match="(?s)'heroine'.*named agents: \\['hero'\\]"):
         ObservationEncoder(metadata).codes(odd_lantern.create_game())
+    with pytest.raises(GameError, match="(?s)'heroine'.*named agents: \\['hero'\\]"):
+        dense(ObservationEncoder(metadata), odd_lantern.create_game())
 
 
 # -- characters outside the character set --------------------------------------------------------
