@@ -127,7 +127,7 @@ class FastMLP(FastNetwork):
                 # about 75 of 81), so it is one matrix product, (B, cells) @ (cells, out), instead
                 # of a gathered row per wall; the other channels stay sparse.
                 walls = codes == n_channels
-                codes = np.where(walls, 0, codes).astype(np.uint8)
+                codes = np.where(walls, np.uint8(0), codes)
                 walls = walls.astype(self.dtype)
                 z += walls @ rows_of_inputs[n_channels - 1:n_board:n_channels]
             rows, cols = onehot_columns(codes, n_channels, spatial=False)

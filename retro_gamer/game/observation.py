@@ -207,8 +207,6 @@ class ObservationEncoder:
 
 
 def _flatten_state_value(key: str, value) -> list:
-    if type(value) in (float, int, bool):  # the usual case, checked first: it is read every turn
-        return [value]
     if isinstance(value, (numbers.Real, np.bool_)) and not isinstance(value, np.ndarray):
         return [float(value)]
     if isinstance(value, (list, tuple, np.ndarray)):
