@@ -12,7 +12,8 @@ fifteen times slower.
     python tests/benchmarks/snake_choices.py --episodes 300 --games 20   # a quick look
 
 Prints one row per choice: apples per game (median of the seeds' means, then each seed's mean),
-training seconds (mean over seeds). docs/choosing-what-the-agent-sees.md explains the table.
+training seconds (mean over seeds); then how the games ended (a wall, the snake's own body,
+hunger). docs/choosing-what-the-agent-sees.md explains the tables.
 """
 import argparse
 import json
@@ -44,7 +45,36 @@ CHOICES = {  # name: ([preprocessing] settings, [training] settings), on top of 
                                            {"prioritize_experiences": True}),
     "egocentric r=5, learning_rate_decay 1.0": ({**EGO, "egocentric_radius": 5},
                                                 {"learning_rate_decay": 1.0}),
+    "egocentric r=8, plain engine": ({**EGO, "egocentric_radius": 8}, {"engine": "plain"}),
+    "egocentric r=8, double DQN": ({**EGO, "egocentric_radius": 8}, {"double_dqn": True}),
+    "egocentric r=8, learning_rate_decay 0.998": ({**EGO, "egocentric_radius": 8},
+                                                  {"learning_rate_decay": 0.998}),
+    "egocentric r=8, epsilon_min 0.01": ({**EGO, "egocentric_radius": 8}, {"epsilon_min": 0.01}),
 }
+ENDINGS = ("turned back into its neck", "into its body, a free cell beside", "into its body, boxed in",
+           "into a wall", "starved", "cut at the turn limit")
+
+
+def free_cells_beside(game, cells: dict) -> int:
+    """The cells next to the snake's head it could move into this turn: on the board, empty or the apple."""
+    x, y = game.agents_by_name["Snake head"].position
+    apple = game.agents_by_name["Apple"].position
+    return sum(game.on_board(cell) and (cell not in cells or cell == apple)
+               for cell in ((x + 1, y), (x - 1, y), (x, y + 1), (x, y - 1)))
+
+
+def ending(game, free_beside: int) -> str:
+    """How a game that ended was lost (one of ENDINGS); free_beside: free_cells_beside before the turn."""
+    if game.state["energy"] <= 0:
+        return "starved"  # snake ends the game after 150 turns without an apple
+    head = game.agents_by_name["Snake head"]
+    tried = (head.position[0] + head.direction[0], head.position[1] + head.direction[1])
+    if not game.on_board(tried):
+        return "into a wall"
+    if not free_beside:
+        return "into its body, boxed in"
+    neck = head.next_segment.position if head.next_segment else None
+    return "turned back into its neck" if tried == neck else "into its body, a free cell beside"
 
 
 def child(name: str, seed: int, episodes: int, games: int) -> dict:
@@ -56,6 +86,7 @@ def child(name: str, seed: int, episodes: int, games: int) -> dict:
 
     from retro_gamer import DQNTrainer, GameMetadata, TrainedPolicy
     from retro_gamer.game.environment import GameEnvironment
+    from retro_gamer.game.observation import occupied_cells
 
     preprocessing, training = CHOICES[name]
     with tempfile.TemporaryDirectory() as run_dir:
@@ -68,15 +99,19 @@ def child(name: str, seed: int, episodes: int, games: int) -> dict:
         policy = TrainedPolicy(run_dir)
     env = GameEnvironment(create_game, policy.metadata)
     random.seed(1000 + seed)
-    apples = []
+    apples, endings = [], dict.fromkeys(ENDINGS, 0)
     for _ in range(games):
         env.new_episode()
         for _ in range(trainer.hp["max_turns_per_episode"]):
+            free_beside = free_cells_beside(env.game, occupied_cells(env.game))
             _, done = env.advance(policy.get_action(env.game))
             if done:
+                endings[ending(env.game, free_beside)] += 1
                 break
+        else:
+            endings["cut at the turn limit"] += 1
         apples.append(env.game.state["score"] / 50)
-    return {"apples": statistics.mean(apples), "seconds": seconds}
+    return {"apples": statistics.mean(apples), "seconds": seconds, "endings": endings}
 
 
 def main() -> None:
@@ -119,6 +154,13 @@ def main() -> None:
         per_seed = ", ".join(f"{a:.1f}" for a in apples)
         print(f"| {name} | {statistics.median(apples):.1f} ({per_seed}) | "
               f"{statistics.mean(r['seconds'] for r in rows):.0f} |")
+    print(f"\nHow the games ended, in % of the {args.games} games of every seed:\n")
+    print("| choice | " + " | ".join(ENDINGS) + " |")
+    print("|---" * (len(ENDINGS) + 1) + "|")
+    for name in names:
+        rows = [r for n, _, r in results if n == name]
+        shares = [100 * sum(r["endings"][e] for r in rows) / (args.games * len(rows)) for e in ENDINGS]
+        print(f"| {name} | " + " | ".join(f"{share:.0f}" for share in shares) + " |")
 
 
 if __name__ == "__main__":
