@@ -50,6 +50,8 @@ CHOICES = {  # name: ([preprocessing] settings, [training] settings), on top of 
     "egocentric r=8, learning_rate_decay 0.998": ({**EGO, "egocentric_radius": 8},
                                                   {"learning_rate_decay": 0.998}),
     "egocentric r=8, epsilon_min 0.01": ({**EGO, "egocentric_radius": 8}, {"epsilon_min": 0.01}),
+    "egocentric r=8, epsilon_min 0.01 and learning_rate_decay 0.998": (
+        {**EGO, "egocentric_radius": 8}, {"epsilon_min": 0.01, "learning_rate_decay": 0.998}),
 }
 ENDINGS = ("turned back into its neck", "into its body, a free cell beside", "into its body, boxed in",
            "into a wall", "starved", "cut at the turn limit")
