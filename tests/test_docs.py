@@ -705,10 +705,15 @@ def _anchor(heading: str) -> str:
 
 # --------------------------------------------------------------------- what the agent sees
 
-def test_the_choices_page_shows_every_measured_choice_and_the_built_in_one():
+def snake_choices():
     spec = importlib.util.spec_from_file_location("snake_choices", ROOT / "tests/benchmarks/snake_choices.py")
     benchmark = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(benchmark)
+    return benchmark
+
+
+def test_the_choices_page_shows_every_measured_choice_and_the_built_in_one():
+    benchmark = snake_choices()
     rows = re.findall(r"^\| (?:\*\*)?([^|*]+?)(?: \(built in\))?(?:\*\*)? \|", read_doc(
         "choosing-what-the-agent-sees.md"), flags=re.M)
     assert set(benchmark.CHOICES) <= set(rows), "every choice of the benchmark has its row"
@@ -717,6 +722,46 @@ def test_the_choices_page_shows_every_measured_choice_and_the_built_in_one():
     assert f"**{chosen} (built in)**" in read_doc("choosing-what-the-agent-sees.md")
     preprocessing, training = benchmark.CHOICES[chosen]
     assert training == {} and all(builtin[key] == value for key, value in preprocessing.items())
+
+
+def snake_at(head, heading, body=(), energy=150):
+    """A factory of snake games with the head at ``head`` moving ``heading``, segments at ``body``
+    (the neck first), the apple far away."""
+    from retro.examples import snake
+
+    def create_game():
+        game = snake.create_game()
+        head_agent, game.state["energy"] = game.agents_by_name["Snake head"], energy
+        head_agent.position, head_agent.direction = head, heading
+        game.agents_by_name["Apple"].position = (30, 14)
+        last = head_agent
+        for number, position in enumerate(body, start=1):
+            last.next_segment = segment = snake.SnakeBodySegment(number, position)
+            game.add_agent(segment)
+            last = segment
+        return game
+    return create_game
+
+
+@pytest.mark.parametrize("head, heading, body, energy, key, expected", [
+    ((5, 5), (1, 0), [(4, 5)], 150, "KEY_LEFT", "turned back into its neck"),
+    ((5, 5), (1, 0), [(4, 5), (4, 4), (5, 4)], 150, "KEY_UP", "into its body, a free cell beside"),
+    ((5, 5), (1, 0), [(4, 5), (4, 4), (5, 4), (6, 4), (6, 5), (6, 6), (5, 6)], 150, None,
+     "into its body, boxed in"),
+    ((0, 5), (-1, 0), [], 150, None, "into a wall"),
+    ((5, 5), (1, 0), [], 1, None, "starved"),
+])
+def test_the_choices_benchmark_tells_how_a_snake_game_ended(head, heading, body, energy, key, expected):
+    from retro_gamer.game.environment import GameEnvironment
+    from retro_gamer.game.observation import occupied_cells
+
+    benchmark = snake_choices()
+    metadata = GameMetadata.from_pyproject("retro.examples.snake")
+    env = GameEnvironment(snake_at(head, heading, body, energy), metadata)
+    env.new_episode()
+    free_beside = benchmark.free_cells_beside(env.game, occupied_cells(env.game))
+    assert env.advance(key)[1], "the game ends this turn"
+    assert benchmark.ending(env.game, free_beside) == expected
 
 
 # --------------------------------------------------------------------- the real log
